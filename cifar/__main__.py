@@ -1,0 +1,5 @@
+import sys
+
+from cifar.cli import main
+
+sys.exit(main())

@@ -1,0 +1,169 @@
+"""The training loop: a config, named optimizers, a warm-up + decay schedule, per-epoch history."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from cifar.data import Cifar10
+from cifar.models import create
+from cifar.optim import OPTIMIZERS, build_optimizers, lr_factor, set_lr
+from cifar.transforms import augment, normalize
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """One training recipe. Learning rates are peak values reached at the end of warm-up."""
+
+    model: str = "tutorial"
+    optimizer: str = "momentum"
+    epochs: int = 15
+    batch_size: int = 64
+    lr: float | None = None  # None takes the optimizer's default (cifar.optim.OPTIMIZERS)
+    weight_decay: float = 5e-4
+    label_smoothing: float = 0.0
+    warmup_fraction: float = 0.2  # share of all steps spent warming up
+    schedule: str = "onecycle"  # onecycle, cosine or constant
+    augment: bool = True  # random 4-pixel crop and horizontal flip
+    bf16: bool = False  # bfloat16 autocast for training steps on the CPU
+    channels_last: bool = False
+    seed: int = 0
+    train_subset: int | None = None  # train on the first N images only
+
+    def __post_init__(self) -> None:
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"unknown optimizer {self.optimizer!r}; choose one of: {', '.join(OPTIMIZERS)}")
+        for field, value in (("epochs", self.epochs), ("batch_size", self.batch_size)):
+            if value < 1:
+                raise ValueError(f"{field} must be at least 1, got {value}")
+
+    def replace(self, **changes) -> TrainConfig:
+        return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+    def as_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+# Default recipe per model. Accuracy figures for each are in README.md with the command behind them.
+RECIPES: dict[str, TrainConfig] = {
+    "tutorial": TrainConfig(model="tutorial"),
+    "resnet": TrainConfig(
+        model="resnet",
+        epochs=16,
+        batch_size=512,
+        lr=0.2,
+        weight_decay=5e-4,
+        label_smoothing=0.2,
+        warmup_fraction=0.25,
+        bf16=True,
+        channels_last=True,
+    ),
+}
+
+
+def default_config(model: str) -> TrainConfig:
+    if model not in RECIPES:
+        raise ValueError(f"unknown model {model!r}; choose one of: {', '.join(RECIPES)}")
+    return RECIPES[model]
+
+
+def loss_and_top1(
+    model: nn.Module, images: torch.Tensor, labels: torch.Tensor, batch_size: int = 1000, bf16: bool = False
+) -> tuple[float, float]:
+    """Return mean cross-entropy and top-1 (a fraction) of ``model`` on uint8 ``images``."""
+    was_training = model.training
+    model.eval()
+    total_loss = 0.0
+    correct = 0
+    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        for start in range(0, len(images), batch_size):
+            logits = model(normalize(images[start : start + batch_size])).float()
+            target = labels[start : start + batch_size]
+            total_loss += F.cross_entropy(logits, target, reduction="sum").item()
+            correct += (logits.argmax(1) == target).sum().item()
+    model.train(was_training)
+    return total_loss / len(images), correct / len(images)
+
+
+def train(
+    config: TrainConfig, data: Cifar10, progress: bool = True
+) -> tuple[nn.Module, list[dict]]:
+    """Train a fresh model by ``config`` on ``data``; return it (eval mode) and per-epoch history.
+
+    Each history row has ``epoch``, ``train_loss``, ``test_loss``, ``test_top1`` (a fraction),
+    ``lr`` (at the epoch's last step) and ``seconds`` (training steps only). Epochs before the last
+    are scored under the training autocast, the last one in float32, as it will be deployed.
+    The same config and data give the same weights on the CPU.
+    """
+    from tqdm.auto import tqdm
+
+    torch.manual_seed(config.seed)
+    generator = torch.Generator().manual_seed(config.seed)
+    model = create(config.model)
+    memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
+    model = model.to(memory_format=memory_format)
+
+    train_images, train_labels = data.train_images, data.train_labels
+    if config.train_subset is not None:
+        train_images, train_labels = train_images[: config.train_subset], train_labels[: config.train_subset]
+    steps_per_epoch = max(1, len(train_images) // config.batch_size)  # drop the last partial batch
+    total_steps = steps_per_epoch * config.epochs
+
+    optimizers = build_optimizers(config.optimizer, model, config.lr, config.weight_decay)
+    history = []
+    step = 0
+    bar = tqdm(total=total_steps, desc=f"train {config.model}/{config.optimizer}", unit="step", disable=not progress)
+
+    for epoch in range(1, config.epochs + 1):
+        model.train()
+        order = torch.randperm(len(train_images), generator=generator)
+        loss_sum = torch.zeros(())
+        started = time.perf_counter()
+
+        for batch in range(steps_per_epoch):
+            lr = set_lr(optimizers, lr_factor(step, total_steps, config.warmup_fraction, config.schedule))
+            index = order[batch * config.batch_size : (batch + 1) * config.batch_size]
+            images = train_images[index]
+            if config.augment:
+                images = augment(images, generator)
+            inputs = normalize(images).contiguous(memory_format=memory_format)
+
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=config.bf16):
+                logits = model(inputs)
+            loss = F.cross_entropy(logits.float(), train_labels[index], label_smoothing=config.label_smoothing)
+
+            for optimizer in optimizers:
+                optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            for optimizer in optimizers:
+                optimizer.step()
+            loss_sum += loss.detach()
+            step += 1
+            bar.update()
+
+        seconds = time.perf_counter() - started
+        last = epoch == config.epochs
+        test_loss, test_top1 = loss_and_top1(model, data.test_images, data.test_labels, bf16=config.bf16 and not last)
+        row = {
+            "epoch": epoch,
+            "train_loss": loss_sum.item() / steps_per_epoch,
+            "test_loss": test_loss,
+            "test_top1": test_top1,
+            "lr": lr,
+            "seconds": seconds,
+        }
+        history.append(row)
+        bar.set_postfix(loss=f"{row['train_loss']:.3f}", top1=f"{test_top1:.2%}")
+        log.info("epoch %d/%d: train loss %.4f, test loss %.4f, test top-1 %.2f%%, %.1f s",
+                 epoch, config.epochs, row["train_loss"], test_loss, 100 * test_top1, seconds)
+
+    bar.close()
+    return model.to(memory_format=torch.contiguous_format).eval(), history
