@@ -18,7 +18,7 @@ from pathlib import Path
 
 from filelock import FileLock
 
-from cifar.errors import CacheError
+from cifar.errors import CacheError, first_line
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +100,7 @@ class Cache:
                         check(path)
                     return path, False
                 except Exception as error:  # any failure to load means the entry is unusable
-                    log.warning("cache entry %s is corrupt (%s); rebuilding it", path, str(error).splitlines()[0])
+                    log.warning("cache entry %s is corrupt (%s); rebuilding it", path, first_line(error))
             with atomic_path(path) as temporary:
                 build(temporary)
             return path, True

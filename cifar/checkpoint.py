@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from cifar.cache import atomic_path
-from cifar.errors import CheckpointError
+from cifar.errors import CheckpointError, first_line
 from cifar.models import MODELS, create
 
 FORMAT = "cifar-bench-checkpoint/1"
@@ -93,10 +93,15 @@ def read_checkpoint(path: str | os.PathLike) -> dict:
         raise CheckpointError(f"checkpoint {path} not found; train one with `cifar train` or `cifar run`")
     try:
         payload = torch.load(path, weights_only=True, map_location="cpu")
-    except (pickle.UnpicklingError, zipfile.BadZipFile, EOFError, RuntimeError, ValueError) as error:
+    except pickle.UnpicklingError as error:
         raise CheckpointError(
-            f"cannot read checkpoint {path}: {str(error).splitlines()[0]}. The file is corrupt or "
-            f"not a PyTorch checkpoint; train it again or point to another file."
+            f"cannot read checkpoint {path}: it holds Python objects that torch.load(weights_only=True) "
+            f"rejects ({first_line(error)[-120:]}). Save only the state_dict and plain metadata."
+        ) from error
+    except (zipfile.BadZipFile, EOFError, RuntimeError, ValueError) as error:
+        raise CheckpointError(
+            f"cannot read checkpoint {path}: {first_line(error)}. The file is corrupt or not a "
+            f"PyTorch checkpoint; train it again or point to another file."
         ) from error
 
     if isinstance(payload, dict) and "state_dict" in payload:
@@ -134,8 +139,8 @@ def load_model(path: str | os.PathLike, model_name: str | None = None) -> tuple[
     except RuntimeError as error:
         found = keys_arch or "an unknown architecture"
         raise CheckpointError(
-            f"checkpoint {path} holds weights of {found}, not of {name!r}: "
-            f"{str(error).splitlines()[1].strip() if len(str(error).splitlines()) > 1 else error}"
+            f"checkpoint {path} holds weights of {found}, not of {name!r}; pass the checkpoint of a "
+            f"{name!r} model or name the model it was trained as"
         ) from error
     payload["model"] = name
     return model.eval(), payload

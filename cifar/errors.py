@@ -27,3 +27,11 @@ class CacheError(CifarError):
 
 class BackendUnavailableError(CifarError):
     """A backend cannot run with the installed libraries."""
+
+
+def first_line(error: BaseException) -> str:
+    """Return the first non-empty line of ``error``'s message, or its type name."""
+    for line in str(error).splitlines():
+        if line.strip():
+            return line.strip()
+    return type(error).__name__

@@ -80,12 +80,17 @@ def build_optimizers(
     return optimizers
 
 
+SCHEDULES = ("onecycle", "cosine", "constant")
+
+
 def lr_factor(step: int, total_steps: int, warmup_fraction: float, schedule: str) -> float:
     """Return the multiplier on the peak learning rate at ``step`` (0-based).
 
     ``onecycle`` rises linearly from 0.1 to 1 over the warm-up, then falls linearly to 0;
     ``cosine`` warms up the same way, then follows a half cosine to 0; ``constant`` stays at 1.
     """
+    if schedule not in SCHEDULES:
+        raise ValueError(f"unknown schedule {schedule!r}; choose one of: {', '.join(SCHEDULES)}")
     if schedule == "constant":
         return 1.0
     warmup_steps = max(1, round(total_steps * warmup_fraction))
@@ -94,9 +99,7 @@ def lr_factor(step: int, total_steps: int, warmup_fraction: float, schedule: str
     progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
     if schedule == "onecycle":
         return max(0.0, 1.0 - progress)
-    if schedule == "cosine":
-        return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
-    raise ValueError(f"unknown schedule {schedule!r}; choose onecycle, cosine or constant")
+    return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
 
 
 def set_lr(optimizers: Iterable[torch.optim.Optimizer], factor: float) -> float:

@@ -58,11 +58,15 @@ def file_digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()[:20]
 
 
-def ensure_export(cache: Cache, checkpoint: Path, fmt: str, data: Cifar10) -> tuple[Path, bool]:
-    """Return the cached export of ``checkpoint`` in ``fmt``, exporting it on a miss."""
+def ensure_export(
+    cache: Cache, checkpoint: Path, fmt: str, data: Cifar10, rebuild: bool = False
+) -> tuple[Path, bool]:
+    """Return the cached export of ``checkpoint`` in ``fmt``, exporting it on a miss or when ``rebuild``."""
     key = content_key(file_digest(checkpoint), fmt, OPSET, torch.__version__)
     path = cache.path("exports", f"{checkpoint.stem.split('-')[0]}-{key}{FORMATS[fmt]}")
     backend = next(name for name, f in BACKEND_FORMATS.items() if f == fmt)
+    if rebuild and path.is_file():
+        path.unlink()
 
     def build(temporary: Path) -> None:
         model, _ = load_model(checkpoint)

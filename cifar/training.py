@@ -13,7 +13,7 @@ from torch import nn
 
 from cifar.data import Cifar10
 from cifar.models import create
-from cifar.optim import OPTIMIZERS, build_optimizers, lr_factor, set_lr
+from cifar.optim import OPTIMIZERS, SCHEDULES, build_optimizers, lr_factor, set_lr
 from cifar.transforms import augment, normalize
 
 log = logging.getLogger(__name__)
@@ -41,6 +41,8 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(f"unknown optimizer {self.optimizer!r}; choose one of: {', '.join(OPTIMIZERS)}")
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"unknown schedule {self.schedule!r}; choose one of: {', '.join(SCHEDULES)}")
         for field, value in (("epochs", self.epochs), ("batch_size", self.batch_size)):
             if value < 1:
                 raise ValueError(f"{field} must be at least 1, got {value}")
@@ -57,9 +59,9 @@ RECIPES: dict[str, TrainConfig] = {
     "tutorial": TrainConfig(model="tutorial"),
     "resnet": TrainConfig(
         model="resnet",
-        epochs=16,
+        epochs=18,
         batch_size=512,
-        lr=0.2,
+        lr=0.3,
         weight_decay=5e-4,
         label_smoothing=0.2,
         warmup_fraction=0.25,

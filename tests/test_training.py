@@ -1,0 +1,86 @@
+import pytest
+import torch
+
+from cifar.optim import OPTIMIZERS, build_optimizers, lr_factor
+from cifar.training import TrainConfig, default_config, loss_and_top1, train
+
+
+def test_history_fields(trained):
+    _, config, history = trained
+    assert len(history) == config.epochs
+    assert set(history[0]) == {"epoch", "train_loss", "test_loss", "test_top1", "lr", "seconds"}
+    assert [row["epoch"] for row in history] == [1, 2]
+    assert all(row["seconds"] > 0 for row in history)
+
+
+def test_learns_synthetic_data(trained, synthetic):
+    model, _, history = trained
+    assert history[-1]["train_loss"] < history[0]["train_loss"]
+    _, top1 = loss_and_top1(model, synthetic.test_images, synthetic.test_labels)
+    assert top1 == pytest.approx(history[-1]["test_top1"])
+    assert top1 > 0.5  # chance is 0.1
+
+
+def test_same_seed_same_weights(synthetic):
+    config = TrainConfig(model="tutorial", epochs=1, batch_size=64, seed=7)
+    first, _ = train(config, synthetic, progress=False)
+    second, _ = train(config, synthetic, progress=False)
+    other, _ = train(config.replace(seed=8), synthetic, progress=False)
+    for (name, a), b, c in zip(first.state_dict().items(), second.state_dict().values(), other.state_dict().values()):
+        assert torch.equal(a, b), name
+    assert not all(torch.equal(a, c) for a, c in zip(first.state_dict().values(), other.state_dict().values()))
+
+
+@pytest.mark.parametrize("name", list(OPTIMIZERS))
+def test_every_optimizer_lowers_loss(name, synthetic):
+    config = TrainConfig(model="tutorial", optimizer=name, epochs=2, batch_size=32, augment=False)
+    _, history = train(config, synthetic.subset(256, 64), progress=False)
+    assert history[-1]["train_loss"] < history[0]["train_loss"] or history[-1]["train_loss"] < 2.2
+
+
+def test_resnet_recipe_trains_with_bf16(synthetic):
+    config = default_config("resnet").replace(epochs=1, batch_size=64)
+    assert config.bf16 and config.channels_last
+    model, history = train(config, synthetic.subset(128, 64), progress=False)
+    assert model.head.weight.dtype == torch.float32
+    assert history[0]["train_loss"] > 0
+
+
+def test_weight_decay_skips_biases():
+    model = torch.nn.Linear(4, 2)
+    (optimizer,) = build_optimizers("adamw", model, lr=0.1, weight_decay=0.5)
+    decays = {p.ndim: g["weight_decay"] for g in optimizer.param_groups for p in g["params"]}
+    assert decays == {2: 0.5, 1: 0.0}
+
+
+def test_default_lr_used_when_none():
+    (optimizer,) = build_optimizers("adam", torch.nn.Linear(2, 2), lr=None, weight_decay=0)
+    assert optimizer.param_groups[0]["lr"] == OPTIMIZERS["adam"].default_lr
+
+
+@pytest.mark.skipif("muon" not in OPTIMIZERS, reason="this torch has no torch.optim.Muon")
+def test_muon_takes_only_matrices():
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.Flatten(), torch.nn.Linear(4 * 30 * 30, 10))
+    optimizers = build_optimizers("muon", model, lr=0.01, weight_decay=0.1)
+    muon = [o for o in optimizers if isinstance(o, torch.optim.Muon)]
+    assert len(muon) == 1
+    assert all(p.ndim == 2 for g in muon[0].param_groups for p in g["params"])
+
+
+def test_onecycle_schedule_shape():
+    factors = [lr_factor(step, 100, 0.2, "onecycle") for step in range(100)]
+    assert factors[0] == pytest.approx(0.1)
+    assert max(factors) == pytest.approx(1.0)
+    assert factors.index(max(factors)) == 20
+    assert factors[-1] < 0.02
+    assert lr_factor(50, 100, 0.2, "constant") == 1.0
+    assert lr_factor(99, 100, 0.2, "cosine") < 0.01
+
+
+def test_bad_config_values():
+    with pytest.raises(ValueError, match="'nadam'"):
+        TrainConfig(optimizer="nadam")
+    with pytest.raises(ValueError, match="epochs must be at least 1, got 0"):
+        TrainConfig(epochs=0)
+    with pytest.raises(ValueError, match="unknown schedule 'linear'"):
+        lr_factor(0, 10, 0.1, "linear")
