@@ -27,10 +27,10 @@ from cifar.training import TrainConfig, default_config
 from cifar.transforms import normalize
 
 # Epochs of each model's recipe that the quick variant keeps. Only the epoch count changes, so
-# the schedule still warms up and decays to zero. The figures below are estimates for an idle
-# 2-core CPU, scaled from short timed runs: tutorial about 7 s per epoch, resnet about 2 min.
-# NOTE: a cold cache was not timed end to end on an idle machine; docs/benchmarks.md has the
-# measured cold and warm times.
+# the schedule still warms up and decays to zero. On a 2-core Xeon VM busy with another training
+# job, with one torch thread, a tutorial epoch took about 10 s and a resnet epoch about 5 min.
+# NOTE: the resnet figure is scaled from 1,024 training images. A cold cache was not timed end to
+# end on an idle machine.
 QUICK_EPOCHS = {"tutorial": 5, "resnet": 2}
 
 

@@ -37,8 +37,8 @@ def warm_up(backend: Backend, images: np.ndarray) -> int:
 def timing_figures(round_seconds: Sequence[float], batch_size: int) -> dict:
     """Turn per-call round times (seconds) into latency percentiles (ms) and images per second.
 
-    pytest-benchmark stores each round's time divided by its iterations; with one iteration per
-    round, the usual case for calls above a few microseconds, each value is one call.
+    pytest-benchmark stores each round's time divided by its iterations. A round has one iteration
+    when a call takes longer than the calibration target (5 us by default), so each value is one call.
     """
     times_ms = np.asarray(round_seconds, dtype=np.float64) * 1e3
     mean_ms = float(times_ms.mean())
@@ -121,7 +121,8 @@ def summary_lines(results: BenchResults, events: list[CacheEvent], warnings: lis
 
     for (model, batch_size), rows in groups.items():
         first = rows[0]
-        lines += ["", f"{model}, batch {batch_size} ({first['recipe']} recipe, {first['threads']} threads)"]
+        threads = f"{first['threads']} thread{'' if first['threads'] == 1 else 's'}"
+        lines += ["", f"{model}, batch {batch_size} ({first['recipe']} recipe, {threads})"]
         lines += group_table(rows).splitlines()
 
     for (model, batch_size), rows in groups.items():

@@ -98,7 +98,7 @@ def read_checkpoint(path: str | os.PathLike) -> dict:
             f"cannot read checkpoint {path}: it holds Python objects that torch.load(weights_only=True) "
             f"rejects ({first_line(error)[-120:]}). Save only the state_dict and plain metadata."
         ) from error
-    except (zipfile.BadZipFile, EOFError, RuntimeError, ValueError) as error:
+    except (zipfile.BadZipFile, EOFError, KeyError, RuntimeError, ValueError) as error:
         raise CheckpointError(
             f"cannot read checkpoint {path}: {first_line(error)}. The file is corrupt or not a "
             f"PyTorch checkpoint; train it again or point to another file."

@@ -1,6 +1,6 @@
-"""pytest options, fixtures and hooks for the benchmark suite, all in the ``--cifar-*`` namespace.
+"""pytest fixtures and hooks for the benchmark suite.
 
-The fixtures give each benchmark a trained checkpoint per model and an exported file per model and
+The ``--cifar-*`` options are defined in ``cifar.bench_options``. The fixtures give each benchmark a trained checkpoint per model and an exported file per model and
 format, from the cache (``cifar.bench_artifacts``). The hooks parametrize ``cifar_model`` x
 ``cifar_batch_size`` x ``cifar_backend`` from the options, add each backend's speedup over eager
 before pytest-benchmark saves the run, and print the summary (``cifar.bench_report``) at the end.
@@ -8,105 +8,17 @@ before pytest-benchmark saves the run, and print the summary (``cifar.bench_repo
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import logging
 import warnings
-from dataclasses import dataclass
 
 import pytest
 
-from cifar.backends import BACKEND_FORMATS, DEFAULT_BACKENDS
-from cifar.models import MODELS
-
-DEFAULT_BATCH_SIZES = (1, 256)
-
-
-def _names(text: str) -> list[str]:
-    names = [item.strip() for item in text.split(",") if item.strip()]
-    if not names:
-        raise argparse.ArgumentTypeError("expected a comma-separated list of names, got an empty value")
-    return names
-
-
-def _batch_sizes(text: str) -> list[int]:
-    sizes = []
-    for item in _names(text):
-        if not item.isdigit() or int(item) < 1:
-            raise argparse.ArgumentTypeError(f"batch sizes must be whole numbers of at least 1, got {item!r}")
-        sizes.append(int(item))
-    return sizes
-
-
-def _threads(text: str) -> int:
-    if not text.isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"thread count must be a whole number of at least 1, got {text!r}")
-    return int(text)
+from cifar.bench_options import BenchSettings, add_options
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    group = parser.getgroup("cifar", "cifar-bench")
-    group.addoption("--cifar-data-dir", default=None, metavar="DIR",
-                    help="folder containing cifar-10-batches-py/ (default: $CIFAR10_ROOT, then the cache "
-                         "folder, where it is downloaded when missing)")
-    group.addoption("--cifar-cache-dir", default=None, metavar="DIR",
-                    help="cache for trained checkpoints, exports and test-set accuracy "
-                         "(default: $CIFAR_BENCH_CACHE or ~/.cache/cifar-bench)")
-    group.addoption("--cifar-retrain", action="store_true", default=False,
-                    help="train, export and score again even when the cache has the entries")
-    group.addoption("--cifar-full", action="store_true", default=False,
-                    help="train with each model's full recipe instead of the quick one (a few epochs of it)")
-    group.addoption("--cifar-models", type=_names, default=list(MODELS), metavar="NAMES",
-                    help=f"comma-separated models to benchmark (default: {','.join(MODELS)})")
-    group.addoption("--cifar-backends", type=_names, default=list(DEFAULT_BACKENDS), metavar="NAMES",
-                    help=f"comma-separated backends to benchmark (default: {','.join(DEFAULT_BACKENDS)}; "
-                         f"also: {','.join(b for b in BACKEND_FORMATS if b not in DEFAULT_BACKENDS)})")
-    group.addoption("--cifar-batch-sizes", type=_batch_sizes, default=list(DEFAULT_BATCH_SIZES), metavar="SIZES",
-                    help=f"comma-separated inference batch sizes in images "
-                         f"(default: {','.join(map(str, DEFAULT_BATCH_SIZES))})")
-    group.addoption("--cifar-threads", type=_threads, default=None, metavar="N",
-                    help="CPU threads for torch and ONNX Runtime (default: torch's default)")
-
-
-@dataclass(frozen=True)
-class BenchSettings:
-    """The ``--cifar-*`` options of one pytest session, checked."""
-
-    data_dir: str | None
-    cache_dir: str | None
-    retrain: bool
-    full: bool
-    models: tuple[str, ...]
-    backends: tuple[str, ...]
-    batch_sizes: tuple[int, ...]
-    threads: int | None
-
-    @classmethod
-    def from_config(cls, config: pytest.Config) -> BenchSettings:
-        """Read the options; raise pytest.UsageError naming any unknown model or backend."""
-        option = config.getoption
-        settings = cls(
-            data_dir=option("cifar_data_dir"),
-            cache_dir=option("cifar_cache_dir"),
-            retrain=option("cifar_retrain"),
-            full=option("cifar_full"),
-            models=tuple(dict.fromkeys(option("cifar_models"))),
-            backends=tuple(dict.fromkeys(option("cifar_backends"))),
-            batch_sizes=tuple(dict.fromkeys(option("cifar_batch_sizes"))),
-            threads=option("cifar_threads"),
-        )
-        unknown_models = [name for name in settings.models if name not in MODELS]
-        if unknown_models:
-            raise pytest.UsageError(
-                f"--cifar-models: unknown model(s) {', '.join(unknown_models)}; choose from: {', '.join(MODELS)}"
-            )
-        unknown_backends = [name for name in settings.backends if name not in BACKEND_FORMATS]
-        if unknown_backends:
-            raise pytest.UsageError(
-                f"--cifar-backends: unknown backend(s) {', '.join(unknown_backends)}; "
-                f"choose from: {', '.join(BACKEND_FORMATS)}"
-            )
-        return settings
+    add_options(parser)
 
 
 class WarningCollector(logging.Handler):
@@ -124,6 +36,8 @@ settings_key = pytest.StashKey[BenchSettings]()
 results_key = pytest.StashKey["BenchResults"]()
 artifacts_key = pytest.StashKey["BenchArtifacts"]()
 warnings_key = pytest.StashKey[WarningCollector]()
+session_key = pytest.StashKey[pytest.Session]()
+regressed_key = pytest.StashKey[bool]()
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -170,6 +84,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     pytest-benchmark (5.x) otherwise raises a UsageError with a traceback at the end of the
     session when ``--benchmark-compare-fail`` is also given.
     """
+    session.config.stash[session_key] = session
     benchmark_session = getattr(session.config, "_benchmarksession", None)
     if benchmark_session is None or benchmark_session.compare is not True or benchmark_session.compared_mapping:
         return
@@ -219,10 +134,17 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int):
 
 @pytest.hookimpl(wrapper=True)
 def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config):
-    # Printed after pytest-benchmark's tables, and also when pytest-benchmark raises because
-    # of a regression.
+    # The summary follows pytest-benchmark's tables, and is printed on a regression too.
     try:
         return (yield)
+    except Exception as error:
+        # pytest-benchmark (5.x) reports a regression under --benchmark-compare-fail by printing
+        # it and then raising PerformanceRegression, which pytest shows as a long traceback.
+        # Exit status 1 carries the same verdict without the traceback.
+        if type(error).__name__ != "PerformanceRegression" or session_key not in config.stash:
+            raise
+        config.stash[session_key].exitstatus = pytest.ExitCode.TESTS_FAILED
+        config.stash[regressed_key] = True
     finally:
         _write_summary(terminalreporter, config)
 
@@ -238,6 +160,8 @@ def _write_summary(terminalreporter, config: pytest.Config) -> None:
     terminalreporter.section("cifar-bench summary", sep="-")
     for line in summary_lines(results, events, config.stash[warnings_key].messages):
         terminalreporter.write_line(line)
+    if config.stash.get(regressed_key, False):
+        terminalreporter.write_line("cifar-bench: performance regressed against the saved run; exit status 1", red=True)
 
 
 @contextlib.contextmanager

@@ -100,7 +100,7 @@ def bench_dir(pytester: pytest.Pytester, exported) -> pytest.Pytester:
 
 @pytest.fixture
 def training_count(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """Count trainings of in-process sessions; the list holds one entry per training."""
+    """Count trainings of in-process sessions: the list gets one entry per training."""
     calls: list[int] = []
     original = cifar.pipeline.train
 
@@ -113,7 +113,9 @@ def training_count(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 
 
 def run_bench(pytester: pytest.Pytester, cache: Path, *args: str) -> pytest.RunResult:
-    return pytester.runpytest("--cifar-cache-dir", str(cache), "--cifar-models", "tutorial", *FAST_ROUNDS, *args)
+    # "--option=PATH" in one word: pytest takes a separate word naming an existing folder for a
+    # test path, and would then look for conftest.py there instead of in the pytester folder.
+    return pytester.runpytest(f"--cifar-cache-dir={cache}", "--cifar-models", "tutorial", *FAST_ROUNDS, *args)
 
 
 def summary(result: pytest.RunResult) -> list[str]:
@@ -146,9 +148,10 @@ def test_help_describes_every_option(pytester: pytest.Pytester):
         (["--cifar-models", "tutorial,vgg"], "--cifar-models: unknown model(s) vgg; choose from: tutorial, resnet"),
         (["--cifar-backends", "tensorrt"], "--cifar-backends: unknown backend(s) tensorrt; choose from: eager,"),
         (["--cifar-batch-sizes", "1,0"], "batch sizes must be whole numbers of at least 1, got '0'"),
-        (["--cifar-batch-sizes", ","], "expected a comma-separated list of names, got an empty value"),
+        (["--cifar-batch-sizes", ","], "expected a comma-separated list, got an empty value"),
         (["--cifar-threads", "0"], "thread count must be a whole number of at least 1, got '0'"),
     ],
+    ids=["model", "backend", "batch-size", "empty-list", "threads"],
 )
 def test_invalid_option_is_usage_error(pytester: pytest.Pytester, args: list[str], message: str):
     pytester.makeconftest('pytest_plugins = ["cifar.pytest_plugin"]')
@@ -217,6 +220,20 @@ def test_second_session_reuses_cache(bench_dir: pytest.Pytester, tmp_path: Path,
     reused = [line for line in summary(second) if ": reused in " in line]
     assert len(reused) == 4  # checkpoint, torchscript export, two top-1 files
     assert not [line for line in summary(second) if ": built in " in line]
+    for line in reused:
+        assert float(re.search(r"reused in ([\d.]+) s", line).group(1)) < 1.0, line
+
+
+def test_retrain_rebuilds_every_entry(bench_dir: pytest.Pytester, tmp_path: Path, training_count: list[int]):
+    args = ("--cifar-backends", "eager,torchscript", "--cifar-batch-sizes", "1")
+    run_bench(bench_dir, tmp_path / "cache", *args).assert_outcomes(passed=2)
+
+    result = run_bench(bench_dir, tmp_path / "cache", *args, "--cifar-retrain")
+
+    result.assert_outcomes(passed=2)
+    assert len(training_count) == 2
+    assert len([line for line in summary(result) if ": built in " in line]) == 4
+    assert not [line for line in summary(result) if ": reused in " in line]
 
 
 def test_corrupt_checkpoint_rebuilt_with_one_warning(bench_dir: pytest.Pytester, tmp_path: Path,
@@ -224,7 +241,7 @@ def test_corrupt_checkpoint_rebuilt_with_one_warning(bench_dir: pytest.Pytester,
     cache = tmp_path / "cache"
     run_bench(bench_dir, cache, "--cifar-backends", "eager", "--cifar-batch-sizes", "1").assert_outcomes(passed=1)
     (checkpoint,) = (cache / "checkpoints").glob("tutorial-*.pt")
-    checkpoint.write_bytes(b"half a checkpoint")
+    checkpoint.write_bytes(checkpoint.read_bytes()[: checkpoint.stat().st_size // 2])  # a truncated write
 
     result = run_bench(bench_dir, cache, "--cifar-backends", "eager", "--cifar-batch-sizes", "1")
 
@@ -241,7 +258,7 @@ def test_concurrent_sessions_train_once(pytester: pytest.Pytester, tmp_path: Pat
     pytester.makepyfile(test_checkpoint="def test_checkpoint(cifar_artifacts):\n"
                                         "    assert cifar_artifacts.checkpoint('tutorial').is_file()\n")
     command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--cifar-models", "tutorial",
-               "--cifar-cache-dir", str(tmp_path / "cache")]
+               f"--cifar-cache-dir={tmp_path / 'cache'}"]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
 
     processes = [subprocess.Popen(command, cwd=pytester.path, env=env, stdout=subprocess.PIPE,
@@ -279,6 +296,7 @@ def perturb_logits(shift: str):
         ("offset", r"top-1 agreement 100\.00% \(minimum 99\.5%\), max \|logit diff\| 0\.01 \(maximum 0\.001\)"),
         ("reverse", r"top-1 agreement \d+\.\d\d% \(minimum 99\.5%\), max \|logit diff\| [\d.]+ \(maximum 0\.001\)"),
     ],
+    ids=["offset", "reverse"],
 )
 def test_perturbed_backend_fails_benchmark(bench_dir: pytest.Pytester, tmp_path: Path,
                                            monkeypatch: pytest.MonkeyPatch, shift: str, figures: str):
@@ -288,8 +306,8 @@ def test_perturbed_backend_fails_benchmark(bench_dir: pytest.Pytester, tmp_path:
 
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.re_match_lines([
-        r"FAILED test_inference.py::test_inference\[tutorial-batch1-torchscript\] - torchscript disagrees "
-        r"with eager on 128 fixed test images: " + figures,
+        r"_+ test_inference\[tutorial-batch1-torchscript\] _+$",
+        r"torchscript disagrees with eager on 128 fixed test images: " + figures + "$",
     ])
 
 
@@ -314,9 +332,10 @@ def test_compare_against_saved_run(bench_dir: pytest.Pytester, tmp_path: Path):
                        "--benchmark-compare-fail=median:1000%")
 
     assert result.ret == pytest.ExitCode.OK
-    result.stdout.fnmatch_lines(["*Comparing against benchmarks from*0001_*.json*",
-                                 "*test_inference?tutorial-batch1-eager? (0001*",
-                                 "*test_inference?tutorial-batch1-eager? (NOW)*"])
+    result.stderr.fnmatch_lines(["Comparing against benchmarks from: *0001_*.json"])
+    # pytest-benchmark sorts the two rows by their minimum, so their order varies.
+    result.stdout.fnmatch_lines(["test_inference?tutorial-batch1-eager? (NOW) *"])
+    result.stdout.fnmatch_lines(["test_inference?tutorial-batch1-eager? (0001_*"])
     assert not [line for line in result.outlines if "no saved benchmark run" in line]
 
 
@@ -340,6 +359,13 @@ def test_compare_fails_on_regression(bench_dir: pytest.Pytester, tmp_path: Path,
     result = run_bench(bench_dir, tmp_path / "cache", *args, "--benchmark-compare",
                        "--benchmark-compare-fail=min:100%")
 
-    assert result.ret != pytest.ExitCode.OK
-    assert any("Performance has regressed" in line for line in result.outlines + result.errlines)
+    output = result.outlines + result.errlines
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    assert any("Performance has regressed" in line for line in output)
+    regressions = [line for line in output if "has failed PercentageRegressionCheck" in line]
+    assert len(regressions) == 1
+    assert "test_inference[tutorial-batch1-eager] (0001_" in regressions[0]
+    assert "Field 'min' has failed" in regressions[0]
     assert any("Torch Model Accuracy" in line for line in summary(result))
+    assert not [line for line in output if "Traceback" in line]
+    assert summary(result)[-1] == "cifar-bench: performance regressed against the saved run; exit status 1"
