@@ -61,7 +61,9 @@ def test_missing_data_exits_2_with_three_ways(tmp_path, capsys):
     code = main(["run", "--data-dir", str(tmp_path / "nothing"), "--no-download", "--cache-dir", str(tmp_path)])
     err = capsys.readouterr().err
     assert code == 2
-    assert "--data-dir" in err and "$CIFAR10_ROOT" in err and "cifar download" in err
+    assert "--data-dir" in err
+    assert "$CIFAR10_ROOT" in err
+    assert "cifar download" in err
     assert "Traceback" not in err
 
 

@@ -102,7 +102,9 @@ def test_no_download_error_lists_three_ways(tmp_path):
         locate_or_download(tmp_path / "empty", allow_download=False)
     message = str(error.value)
     assert str(tmp_path / "empty") in message
-    assert "--data-dir" in message and "$CIFAR10_ROOT" in message and "cifar download" in message
+    assert "--data-dir" in message
+    assert "$CIFAR10_ROOT" in message
+    assert "cifar download" in message
 
 
 def fake_archive_downloader(source_folder: Path, fail_after_extract: bool = False):

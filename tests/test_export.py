@@ -25,7 +25,7 @@ def test_parity_figures_returned(trained, parity_images, tmp_path):
     assert parity["max_abs_diff"] <= 1e-4
 
 
-def test_altered_onnx_graph_fails_gate_and_leaves_no_file(trained, parity_images, tmp_path, monkeypatch):
+def test_altered_onnx_graph_fails_gate(trained, parity_images, tmp_path, monkeypatch):
     original = cifar_export.WRITERS["onnx"]
 
     def write_then_alter(model, path, example):
