@@ -1,7 +1,7 @@
 """Convergence checks: every optimizer trains the tutorial model briefly on a fixed slice of CIFAR-10.
 
-Budget: the tutorial recipe of ``cifar.training`` (batch 64, onecycle schedule, weight decay 5e-4,
-crop-and-flip augmentation) with each optimizer's default learning rate from
+Budget: ``TrainConfig``'s defaults for the tutorial model (batch 64, onecycle schedule, weight
+decay 5e-4, crop-and-flip augmentation) with each optimizer's default learning rate from
 ``cifar.optim.OPTIMIZERS``, for ``EPOCHS`` epochs on the first ``TRAIN_IMAGES`` training images,
 scored on the first ``TEST_IMAGES`` test images. Each run is timed once (pedantic, one round) and
 its per-epoch curve is stored in the benchmark's ``extra_info``.
@@ -30,21 +30,34 @@ TRAIN_IMAGES = 10_000
 TEST_IMAGES = 1_000
 EPOCHS = 6
 
-# Highest training loss each optimizer may end its best epoch at. Measured over seeds 0-9 with
-# the budget above; each threshold is the worst seed's figure plus a margin of 0.10.
+# Highest training loss each optimizer's best epoch may end at. Each is the worst of seeds 0-9,
+# measured with this budget and the default learning rates, plus a margin of 0.10, rounded up:
+# sgd 1.638, momentum 1.454, adam 1.438, adamw 1.445, rmsprop 1.479, muon 1.377. The spread
+# over those seeds was 0.05 to 0.12 (torch 2.14.1, 1 thread, 2-core Intel Xeon).
 LOSS_THRESHOLDS = {
-    "sgd": 2.0,
-    "momentum": 2.0,
-    "adam": 2.0,
-    "adamw": 2.0,
-    "rmsprop": 2.0,
-    "muon": 2.0,
+    "sgd": 1.74,
+    "momentum": 1.56,
+    "adam": 1.54,
+    "adamw": 1.55,
+    "rmsprop": 1.58,
+    "muon": 1.48,
 }
-TARGET_TRAIN_LOSS = 1.9
+# Over seeds 0-9 Adam reached this loss in 2 or 3 epochs and SGD in 4 or 5, a mean gap of about
+# 2 epochs, so the comparison fails only if the gap closes.
+TARGET_TRAIN_LOSS = 1.8
 COMPARISON_SEEDS = 3
 COMPARISON_SEEDS_FULL = 5
 
-BASE_SEED = int(os.environ.get("CIFAR_CONVERGENCE_SEED", "0"))
+
+def base_seed() -> int:
+    text = os.environ.get("CIFAR_CONVERGENCE_SEED", "0")
+    try:
+        return int(text)
+    except ValueError:
+        raise pytest.UsageError(f"$CIFAR_CONVERGENCE_SEED must be a whole number, got {text!r}") from None
+
+
+BASE_SEED = base_seed()
 
 
 class ConvergenceRuns:
@@ -77,6 +90,7 @@ def format_curve(losses: list[float]) -> str:
     return " ".join(f"{loss:.3f}" for loss in losses)
 
 
+@pytest.mark.benchmark(group="convergence")
 @pytest.mark.parametrize("optimizer", list(OPTIMIZERS))
 def test_loss_below_threshold(benchmark, convergence_runs, optimizer):
     if optimizer not in LOSS_THRESHOLDS:
@@ -84,6 +98,7 @@ def test_loss_below_threshold(benchmark, convergence_runs, optimizer):
     threshold = LOSS_THRESHOLDS[optimizer]
     config = convergence_runs.config(optimizer, BASE_SEED)
 
+    trained_now = (optimizer, BASE_SEED) not in convergence_runs.histories
     history = benchmark.pedantic(convergence_runs.history, args=(optimizer, BASE_SEED), rounds=1, iterations=1)
 
     losses = [row["train_loss"] for row in history]
@@ -91,6 +106,7 @@ def test_loss_below_threshold(benchmark, convergence_runs, optimizer):
         "optimizer": optimizer,
         "lr": OPTIMIZERS[optimizer].default_lr,
         "seed": BASE_SEED,
+        "trained_now": trained_now,  # False: the run was reused, so the timing is not a training time
         "train_images": TRAIN_IMAGES,
         "epochs": EPOCHS,
         "loss_threshold": threshold,
@@ -103,8 +119,9 @@ def test_loss_below_threshold(benchmark, convergence_runs, optimizer):
     )
 
 
+@pytest.mark.benchmark(group="convergence")
 def test_adam_reaches_target_no_later_than_sgd(benchmark, convergence_runs, cifar_settings):
-    """The original study's claim, that Adam converges faster than SGD, checked over several seeds."""
+    """Check the claim of an earlier one-seed comparison, that Adam converges faster than SGD, over several seeds."""
     seeds = [BASE_SEED + offset for offset in range(COMPARISON_SEEDS_FULL if cifar_settings.full else COMPARISON_SEEDS)]
 
     def train_both() -> dict[str, list[list[dict]]]:

@@ -8,6 +8,7 @@ example from a fresh sweep.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import tempfile
 import time
@@ -21,21 +22,22 @@ from cifar.data import Cifar10
 from cifar.errors import CifarError
 from cifar.optim import OPTIMIZERS
 from cifar.report import machine_info
+from cifar.study_report import conclusion
 from cifar.study_stats import band, rank, reachable_target, summarize_runs
 from cifar.training import TrainConfig, train
 
 log = logging.getLogger(__name__)
 
-# Optimizers the study knows about; "muon" is registered only when torch has torch.optim.Muon.
+# Optimizers the study covers. "muon" is registered only when torch has torch.optim.Muon.
 STUDY_OPTIMIZERS = ("sgd", "momentum", "adam", "adamw", "rmsprop", "muon")
 
 
 class StudyError(CifarError):
-    """An optimizer study request that cannot run: unknown optimizer, too few images, bad folder."""
+    """An optimizer study request that cannot run: unknown optimizer, too few images, unwritable folder."""
 
 
 def check_optimizers(names: Iterable[str]) -> tuple[str, ...]:
-    """Return ``names`` without repeats, in order; raise StudyError for any unknown name."""
+    """Return ``names`` in order without repeats. Raise StudyError for an unknown or missing name."""
     names = tuple(dict.fromkeys(names))
     if not names:
         raise StudyError(f"no optimizers given; choose from: {', '.join(OPTIMIZERS)}")
@@ -86,7 +88,7 @@ def default_lr(name: str) -> float:
 
 @dataclass(frozen=True)
 class StudyConfig:
-    """What the study trains: ``base`` is the shared recipe, whose optimizer, lr and seed are replaced."""
+    """Settings of one study. Each run takes ``base`` with its optimizer, lr and seed replaced."""
 
     base: TrainConfig
     optimizers: tuple[str, ...]
@@ -109,7 +111,7 @@ class StudyConfig:
 
 
 def run_study(config: StudyConfig, data: Cifar10, progress: bool = False) -> dict:
-    """Train every optimizer with every seed on ``data``; return the results document.
+    """Train every optimizer with every seed on ``data`` and return the results document.
 
     The document keeps every run's full history under ``optimizers[name]["runs"]``, the figures of
     ``cifar.study_stats.summarize_runs`` under ``optimizers[name]["summary"]``, and the ranking.
@@ -117,24 +119,20 @@ def run_study(config: StudyConfig, data: Cifar10, progress: bool = False) -> dic
     check_subset(config.base.train_subset, data)
     started = time.perf_counter()
     runs: dict[str, list[dict]] = {name: [] for name in config.optimizers}
-    total = len(config.optimizers) * len(config.seeds)
+    plan = list(itertools.product(config.optimizers, config.seeds))
 
-    for name in config.optimizers:
-        for seed in config.seeds:
-            log.info("run %d/%d: %s, lr %g, seed %d", sum(map(len, runs.values())) + 1, total, name,
-                     config.lr(name), seed)
-            run_started = time.perf_counter()
-            _, history = train(config.run_config(name, seed), data, progress=progress)
-            wall_seconds = time.perf_counter() - run_started
-            runs[name].append({"seed": seed, "wall_seconds": wall_seconds, "history": history})
+    for number, (name, seed) in enumerate(plan, start=1):
+        log.info("run %d/%d: %s, lr %g, seed %d", number, len(plan), name, config.lr(name), seed)
+        run_started = time.perf_counter()
+        _, history = train(config.run_config(name, seed), data, progress=progress)
+        wall_seconds = time.perf_counter() - run_started
+        runs[name].append({"seed": seed, "wall_seconds": wall_seconds, "history": history})
 
     return study_document(config, data, runs, seconds=time.perf_counter() - started)
 
 
 def study_document(config: StudyConfig, data: Cifar10, runs: dict[str, list[dict]], seconds: float) -> dict:
     """Summarize finished runs (per optimizer, one ``{"seed", "wall_seconds", "history"}`` per seed)."""
-    from cifar.study_report import conclusion
-
     mean_curves = {
         name: band([[row["train_loss"] for row in run["history"]] for run in name_runs])["mean"]
         for name, name_runs in runs.items()

@@ -3,19 +3,15 @@
 from __future__ import annotations
 
 import argparse
-import logging
 from pathlib import Path
 
 from cifar.models import MODELS
-
-log = logging.getLogger(__name__)
 
 STUDY_FILE = "study.json"
 STUDY_PLOT = "loss.png"
 SWEEP_FILE = "sweep.json"
 SWEEP_PLOT = "sweep.png"
 SWEEP_EPOCHS = 3
-SWEEP_SUBSET = 10_000
 
 
 def _positive_int(text: str) -> int:
@@ -32,7 +28,7 @@ def _positive_float(text: str) -> float:
     return value
 
 
-def _add_recipe_options(parser: argparse.ArgumentParser, epochs_help: str, subset_default: int | None) -> None:
+def _add_recipe_options(parser: argparse.ArgumentParser, epochs_help: str) -> None:
     from cifar.optim import OPTIMIZERS
 
     parser.add_argument("--optimizers", nargs="+", default=list(OPTIMIZERS), metavar="NAME",
@@ -40,9 +36,8 @@ def _add_recipe_options(parser: argparse.ArgumentParser, epochs_help: str, subse
     parser.add_argument("--model", default="tutorial", choices=list(MODELS), help="model to train (default tutorial)")
     parser.add_argument("--epochs", type=_positive_int, help=epochs_help)
     parser.add_argument("--batch-size", type=_positive_int, help="training batch size (default: the model's recipe)")
-    subset_text = f"{subset_default:,}" if subset_default else "all"
-    parser.add_argument("--subset", type=_positive_int, default=subset_default, metavar="N",
-                        help=f"train on the first N training images (default: {subset_text}); the test set stays whole")
+    parser.add_argument("--subset", type=_positive_int, metavar="N",
+                        help="train on the first N training images (default: all); the test set stays whole")
 
 
 def _add_grid_options(parser: argparse.ArgumentParser) -> None:
@@ -60,7 +55,7 @@ def add_study_commands(commands, add_data_options, add_common_options) -> None:
         description="Train one recipe with each optimizer over several seeds; write all curves as JSON, "
                     "a loss plot, and print a ranked table with a conclusion drawn from the numbers.",
     )
-    _add_recipe_options(compare, "epochs per run (default: the model's recipe)", subset_default=None)
+    _add_recipe_options(compare, "epochs per run (default: the model's recipe)")
     compare.add_argument("--seeds", type=_positive_int, default=3, help="seeds per optimizer (default 3)")
     compare.add_argument("--first-seed", type=int, default=0, help="first seed; the others follow it (default 0)")
     compare.add_argument("--target-loss", type=_positive_float,
@@ -82,7 +77,7 @@ def add_study_commands(commands, add_data_options, add_common_options) -> None:
         description="Train briefly at each learning rate of a log grid per optimizer and pick the rate with "
                     "the lowest final training loss.",
     )
-    _add_recipe_options(sweep, f"epochs per run (default {SWEEP_EPOCHS})", subset_default=SWEEP_SUBSET)
+    _add_recipe_options(sweep, f"epochs per run (default {SWEEP_EPOCHS})")
     sweep.add_argument("--seed", type=int, default=0, help="seed of every run (default 0)")
     _add_grid_options(sweep)
     sweep.add_argument("--out", default="lr-sweep", metavar="DIR",
@@ -92,6 +87,7 @@ def add_study_commands(commands, add_data_options, add_common_options) -> None:
 
 
 def _grid(args) -> tuple[float, float] | None:
+    """Return the --lr-min/--lr-max range, or None for the per-optimizer ranges."""
     from cifar.study import StudyError
 
     if (args.lr_min is None) != (args.lr_max is None):
@@ -127,13 +123,13 @@ def _write_plot(plot, document: dict, path: Path) -> None:
     print(f"plot written to {path}")
 
 
-def _run_sweep(args, base, optimizers, data, out: Path) -> dict:
+def _run_sweep(args, base, optimizers, grid, data, out: Path) -> dict:
     from cifar.report import write_json
     from cifar.study_plot import plot_sweep
     from cifar.study_report import sweep_table
     from cifar.study_sweep import chosen_lrs, sweep_lrs
 
-    sweep = sweep_lrs(base, optimizers, data, grid=_grid(args), points=args.lr_points, progress=not args.quiet)
+    sweep = sweep_lrs(base, optimizers, data, grid=grid, points=args.lr_points, progress=not args.quiet)
     print(f"\nlearning-rate sweep: {sweep['model']}, {sweep['epochs']} epochs, seed {sweep['seed']}, "
           f"{sweep['data']['train_images']:,} training images, {sweep['seconds']:.0f} s")
     print(sweep_table(sweep))
@@ -148,10 +144,11 @@ def cmd_lr_sweep(args) -> None:
     from cifar.study import check_optimizers, prepare_out_dir
 
     optimizers = check_optimizers(args.optimizers)
-    _grid(args)
+    grid = _grid(args)
+    base = _base_config(args, args.epochs or SWEEP_EPOCHS, seed=args.seed)
     out = prepare_out_dir(args.out)
     data = _load(args)
-    _run_sweep(args, _base_config(args, args.epochs or SWEEP_EPOCHS, seed=args.seed), optimizers, data, out)
+    _run_sweep(args, base, optimizers, grid, data, out)
 
 
 def cmd_compare_optimizers(args) -> None:
@@ -162,20 +159,21 @@ def cmd_compare_optimizers(args) -> None:
     from cifar.study_sweep import chosen_lrs
 
     optimizers = check_optimizers(args.optimizers)
-    _grid(args)
+    grid = _grid(args)
     base = _base_config(args, args.epochs)
     config = StudyConfig(base, optimizers, seeds_from(args.seeds, args.first_seed), target_train_loss=args.target_loss)
     out = prepare_out_dir(args.out)
     data = _load(args)
 
     if args.sweep:
-        sweep = _run_sweep(args, base.replace(epochs=args.sweep_epochs, seed=args.first_seed), optimizers, data, out)
+        sweep_base = base.replace(epochs=args.sweep_epochs, seed=args.first_seed)
+        sweep = _run_sweep(args, sweep_base, optimizers, grid, data, out)
         config = StudyConfig(base, optimizers, config.seeds, lrs=chosen_lrs(sweep), target_train_loss=args.target_loss)
 
     document = run_study(config, data, progress=not args.quiet)
     images = document["data"]
     print(f"\noptimizer study: {document['model']}, {document['epochs']} epochs, seeds {document['seeds']}, "
-          f"{images['train_images']:,} training and {images['test_images']:,} test images, {document['threads']} threads, "
+          f"{images['train_images']:,} training and {images['test_images']:,} test images, threads: {document['threads']}, "
           f"{document['seconds']:.0f} s")
     print(study_table(document))
     print()

@@ -10,7 +10,7 @@ PLOT_MISSING = "matplotlib is not installed, so no plot was written; install it 
 
 
 def plotting_available() -> bool:
-    """Whether matplotlib can be imported."""
+    """Return whether matplotlib can be imported."""
     try:
         import matplotlib  # noqa: F401
     except ImportError:
@@ -76,7 +76,7 @@ def plot_sweep(sweep: dict, path: str | Path) -> Path:
         best = next(row for row in entry["rows"] if row["lr"] == entry["lr"])
         axis.plot([best["lr"]], [best["final_train_loss"]], marker="*", markersize=14, color=line.get_color())
     axis.set_xscale("log")
-    # Diverged runs can end far above chance; cut the axis there so the useful range stays readable.
+    # Diverged runs can end far above chance, so the axis stops at 1.5x chance to keep the rest readable.
     axis.set_ylim(bottom=0, top=1.5 * CHANCE_LOSS)
     axis.set_xlabel("peak learning rate")
     axis.set_ylabel(f"training loss after {sweep['epochs']} epochs")

@@ -20,7 +20,7 @@ from cifar.training import TrainConfig, train
 log = logging.getLogger(__name__)
 
 # Grid ends per optimizer family, each three decades around the values these methods are
-# commonly run at; a pick on either end is flagged so the range can be widened.
+# commonly run at. A pick on either end is flagged, so the range can be widened.
 SWEEP_RANGES: dict[str, tuple[float, float]] = {
     "sgd": (1e-3, 1.0),
     "momentum": (1e-3, 1.0),
@@ -48,7 +48,7 @@ def lr_grid(low: float, high: float, points: int | None = None) -> list[float]:
 
 
 def pick_lr(rows: list[dict]) -> dict:
-    """Return the row with the lowest finite final training loss; raise StudyError if all diverged."""
+    """Return the row with the lowest finite final training loss. Raise StudyError if all diverged."""
     finite = [row for row in rows if math.isfinite(row["final_train_loss"])]
     if not finite:
         lrs = ", ".join(f"{row['lr']:g}" for row in rows)
@@ -64,7 +64,7 @@ def sweep_lrs(
     points: int | None = None,
     progress: bool = False,
 ) -> dict:
-    """Train ``base`` (short) with each optimizer at each grid point; return the sweep document.
+    """Train ``base`` (short) with each optimizer at each grid point and return the sweep document.
 
     ``grid`` overrides ``SWEEP_RANGES`` for every optimizer. The document maps each optimizer to its
     rows (``lr``, ``final_train_loss``, ``final_test_top1``, ``history``), the chosen ``lr``, and

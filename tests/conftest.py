@@ -47,7 +47,7 @@ def cifar_folder(tmp_path: Path) -> Path:
 @pytest.fixture(scope="session")
 def trained(synthetic):
     """A tutorial model trained for two epochs on synthetic data, with its config and history."""
-    config = TrainConfig(model="tutorial", epochs=2, batch_size=32, seed=0)
+    config = TrainConfig(model="tutorial", epochs=2, batch_size=32, seed=0, lr=0.05)
     model, history = train(config, synthetic, progress=False)
     return model, config, history
 

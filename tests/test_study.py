@@ -2,6 +2,7 @@ import json
 import math
 
 import pytest
+import torch
 
 from cifar import optim
 from cifar.errors import CifarError
@@ -16,6 +17,15 @@ from cifar.study import (
 )
 from cifar.study_report import conclusion, study_table
 from cifar.training import TrainConfig
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Train on one thread, because these tiny models gain nothing from more and a busy machine slows them down."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 def history(train_losses: list[float]) -> list[dict]:
@@ -180,6 +190,20 @@ def test_conclusion_stability_from_rises(synthetic):
     assert "Claim 'Adam converges more stably than SGD': not supported" in "\n".join(lines)
 
 
+def test_conclusion_stability_mixed(synthetic):
+    adam = [[2.0, 1.0, 0.8, 0.6], [2.0, 1.1, 0.9, 0.9]]  # smooth curves, but the seeds end 0.3 apart
+    lines = document_for({"adam": adam, "sgd": WAVY}, synthetic, target=1.0)["conclusion"]
+    claim = next(line for line in lines if "more stably" in line)
+    assert "mixed: adam is lower on training-loss rises and test-loss rises" in claim
+    assert "but higher on final training loss spread over seeds" in claim
+
+
+def test_conclusion_stability_no_difference(synthetic):
+    lines = document_for({"adam": FAST, "sgd": FAST}, synthetic, target=1.0)["conclusion"]
+    claim = next(line for line in lines if "more stably" in line)
+    assert "not supported, no difference" in claim
+
+
 def test_conclusion_without_adam_and_sgd_skips_claim(synthetic):
     lines = document_for({"rmsprop": FAST, "momentum": SLOW}, synthetic, target=1.0)["conclusion"]
     assert not any("Claim" in line for line in lines)
@@ -193,7 +217,7 @@ def test_conclusion_with_diverged_optimizer(synthetic):
     diverged = [[2.0, math.nan, math.nan, math.nan]] * 2
     document = document_for({"adam": FAST, "sgd": diverged}, synthetic)
     assert document["ranking"] == ["adam", "sgd"]
-    assert "slowest: sgd (at least 5.0 epochs (2 of 2 seeds never got there))" in document["conclusion"][0]
+    assert "slowest: sgd (at least 5.0 epochs, 2 of 2 seeds never got there)" in document["conclusion"][0]
 
 
 def test_study_table_ranked_rows(synthetic):
