@@ -349,7 +349,7 @@ def test_compare_fails_on_regression(bench_dir: pytest.Pytester, tmp_path: Path,
         predict = backend.predict
 
         def slow_predict(images):
-            time.sleep(0.02)
+            time.sleep(0.25)  # far above any unslowed call, even on a loaded machine
             return predict(images)
 
         backend.predict = slow_predict
