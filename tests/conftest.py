@@ -7,10 +7,21 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from cifar.data import BASE_FOLDER, TEST_FILES, TRAIN_FILES
 from cifar.training import TrainConfig, train
 from cifar.transforms import synthetic_cifar10
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Run each test on one torch thread: the tiny models gain nothing from more, and on a busy
+    machine extra threads wait for cores and slow every step down."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="session")

@@ -2,7 +2,6 @@ import json
 import math
 
 import pytest
-import torch
 
 from cifar import optim
 from cifar.errors import CifarError
@@ -17,15 +16,6 @@ from cifar.study import (
 )
 from cifar.study_report import conclusion, study_table
 from cifar.training import TrainConfig
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Train on one thread, because these tiny models gain nothing from more and a busy machine slows them down."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def history(train_losses: list[float]) -> list[dict]:

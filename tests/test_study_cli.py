@@ -4,18 +4,8 @@ import json
 import sys
 
 import pytest
-import torch
 
 from cifar.cli import main
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Train on one thread, because these tiny models gain nothing from more and a busy machine slows them down."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 QUICK = ["--synthetic", "--subset", "128", "--epochs", "2", "--batch-size", "32", "-q"]

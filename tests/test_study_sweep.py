@@ -1,21 +1,11 @@
 import math
 
 import pytest
-import torch
 
 from cifar.study import StudyError
 from cifar.study_report import sweep_table
 from cifar.study_sweep import SWEEP_RANGES, chosen_lrs, lr_grid, pick_lr, sweep_lrs
 from cifar.training import TrainConfig
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Train on one thread, because these tiny models gain nothing from more and a busy machine slows them down."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def test_lr_grid_two_points_per_decade():
