@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import re
 import platform
 import zipfile
 from pathlib import Path
@@ -94,9 +95,17 @@ def read_checkpoint(path: str | os.PathLike) -> dict:
     try:
         payload = torch.load(path, weights_only=True, map_location="cpu")
     except pickle.UnpicklingError as error:
+        # torch wraps every unpickling failure in one message; only "Unsupported global" means the
+        # file is a valid pickle of objects that weights_only loading rejects.
+        found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(error))
+        if found is None:
+            raise CheckpointError(
+                f"cannot read checkpoint {path}: the file is corrupt or not a PyTorch checkpoint; "
+                f"train it again or point to another file."
+            ) from error
         raise CheckpointError(
-            f"cannot read checkpoint {path}: it holds Python objects that torch.load(weights_only=True) "
-            f"rejects ({first_line(error)[-120:]}). Save only the state_dict and plain metadata."
+            f"cannot read checkpoint {path}: it contains a {found.group(1)} object, which "
+            f"torch.load(weights_only=True) rejects. Save only the state_dict and plain metadata."
         ) from error
     except (zipfile.BadZipFile, EOFError, KeyError, RuntimeError, ValueError) as error:
         raise CheckpointError(

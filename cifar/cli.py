@@ -55,7 +55,7 @@ def add_train_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--optimizer", choices=list(OPTIMIZERS), help="optimizer (default: the model's recipe)")
     parser.add_argument("--lr", type=float, help="peak learning rate (default: the recipe's, else the optimizer's)")
     parser.add_argument("--batch-size", type=positive_int, help="training batch size (default: the recipe's)")
-    parser.add_argument("--seed", type=int, help="seed for initialization, shuffling and augmentation")
+    parser.add_argument("--seed", type=int, help="seed for initialization, shuffling and augmentation (default: the recipe's, 0)")
     parser.add_argument("--retrain", action="store_true", help="train again even when the cache has this checkpoint")
 
 
@@ -75,20 +75,23 @@ def build_parser() -> argparse.ArgumentParser:
     add_common_options(train)
     train.add_argument("--out", metavar="PATH", help="also copy the checkpoint to PATH")
 
-    export = commands.add_parser("export", help="export a checkpoint, gated on parity with eager")
-    export.add_argument("checkpoint")
+    export = commands.add_parser("export", help="export a checkpoint, gated on parity with eager",
+                                 description="Export a checkpoint; the file is kept only if it matches eager.")
+    export.add_argument("checkpoint", help="checkpoint file (.pt) from `cifar train` or a bare state_dict")
     export.add_argument("--format", default="onnx", choices=["onnx", "torchscript", "pt2"])
     export.add_argument("--out", metavar="PATH", required=True, help="file to write")
     add_data_options(export)
     add_common_options(export)
 
-    evaluate = commands.add_parser("evaluate", help="measure accuracy and speed of a checkpoint on each backend")
-    evaluate.add_argument("checkpoint")
+    evaluate = commands.add_parser("evaluate", help="measure accuracy and speed of a checkpoint on each backend",
+                                   description="Measure top-1, batch-1 latency and batch-256 throughput per backend.")
+    evaluate.add_argument("checkpoint", help="checkpoint file (.pt) from `cifar train` or a bare state_dict")
     add_eval_options(evaluate)
     add_data_options(evaluate)
     add_common_options(evaluate)
 
-    run = commands.add_parser("run", help="the main job: train or reuse, export, evaluate every backend")
+    run = commands.add_parser("run", help="the main job: train or reuse, export, evaluate every backend",
+                              description="Train (or reuse the cached checkpoint), export, and measure every backend.")
     add_train_options(run)
     add_eval_options(run)
     add_data_options(run)
@@ -197,16 +200,18 @@ def cmd_export(args) -> None:
     from cifar.pipeline import PARITY_IMAGES
     from cifar.transforms import normalize
 
+    model, _ = load_model(args.checkpoint)  # reject a bad checkpoint before any data download
     data = load_data(args)
-    model, _ = load_model(args.checkpoint)
     parity = export(model, args.format, args.out, normalize(data.test_images[:PARITY_IMAGES]).numpy())
     print(f"exported {args.format} to {args.out}; parity with eager: max |logit diff| "
           f"{parity['max_abs_diff']:.2e} at batch sizes {parity['batch_sizes']}")
 
 
 def cmd_evaluate(args) -> None:
+    from cifar.checkpoint import load_model
     from cifar.pipeline import evaluate_checkpoint
 
+    load_model(args.checkpoint)  # reject a bad checkpoint before any data download
     data = load_data(args)
     results = evaluate_checkpoint(Cache(args.cache_dir), Path(args.checkpoint), args.backends, data,
                                   args.latency_calls, args.throughput_seconds)

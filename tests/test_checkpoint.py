@@ -75,6 +75,15 @@ def test_truncated_checkpoint_rejected(trained, tmp_path):
         load_model(path)
 
 
+def test_random_bytes_called_corrupt(tmp_path):
+    path = tmp_path / "random.pt"
+    path.write_bytes(bytes(range(256)) * 16)
+    with pytest.raises(CheckpointError) as error:
+        load_model(path)
+    assert "corrupt or not a PyTorch checkpoint" in str(error.value)
+    assert "Python objects" not in str(error.value)
+
+
 def test_arbitrary_pickle_not_executed(tmp_path):
     class Payload:
         def __reduce__(self):
@@ -83,7 +92,7 @@ def test_arbitrary_pickle_not_executed(tmp_path):
     path = tmp_path / "evil.pt"
     with open(path, "wb") as f:
         pickle.dump({"state_dict": Payload()}, f, protocol=2)
-    with pytest.raises(CheckpointError, match="cannot read checkpoint"):
+    with pytest.raises(CheckpointError, match=r"contains a print object, which torch.load\(weights_only=True\) rejects"):
         load_model(path)
 
 

@@ -86,6 +86,18 @@ def test_corrupt_checkpoint_exits_2(tmp_path, capsys):
     assert f"cannot read checkpoint {path}" in capsys.readouterr().err
 
 
+def test_bad_checkpoint_rejected_before_data(tmp_path, capsys, monkeypatch):
+    def no_data(*args, **kwargs):
+        raise AssertionError("data was looked up before the checkpoint was checked")
+
+    monkeypatch.setattr("cifar.cli.load_data", no_data)
+    path = tmp_path / "broken.pt"
+    path.write_bytes(b"\x00" * 100)
+    for command in (["evaluate", str(path)], ["export", str(path), "--out", str(tmp_path / "m.onnx")]):
+        assert main([*command, "--cache-dir", str(tmp_path)]) == 2, command
+        assert "cannot read checkpoint" in capsys.readouterr().err
+
+
 def test_other_architecture_exits_2(tmp_path, capsys):
     torch.save({"layer.weight": torch.zeros(1)}, tmp_path / "other.pt")
     assert main(["evaluate", str(tmp_path / "other.pt"), "--cache-dir", str(tmp_path), *FAST]) == 2
