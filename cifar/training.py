@@ -124,7 +124,9 @@ def train(
     optimizers = build_optimizers(config.optimizer, model, config.lr, config.weight_decay)
     history = []
     step = 0
-    bar = tqdm(total=total_steps, desc=f"train {config.model}/{config.optimizer}", unit="step", disable=not progress)
+    # disable=None lets tqdm turn itself off when stderr is not a terminal (a log file, CI).
+    bar = tqdm(total=total_steps, desc=f"train {config.model}/{config.optimizer}", unit="step",
+               disable=None if progress else True)
 
     for epoch in range(1, config.epochs + 1):
         model.train()
