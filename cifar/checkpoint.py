@@ -118,7 +118,7 @@ def read_checkpoint(path: str | os.PathLike) -> dict:
     elif isinstance(payload, dict) and all(isinstance(v, torch.Tensor) for v in payload.values()):
         payload = {"model": None, "state_dict": payload}
     else:
-        raise CheckpointError(f"{path} holds a {type(payload).__name__}, not a state_dict or a cifar-bench checkpoint")
+        raise CheckpointError(f"{path} contains a {type(payload).__name__}, not a state_dict or a cifar-bench checkpoint")
 
     payload["state_dict"] = strip_prefixes(payload["state_dict"])
     return payload
@@ -135,7 +135,7 @@ def load_model(path: str | os.PathLike, model_name: str | None = None) -> tuple[
     keys_arch = _guess_architecture(set(state_dict))
 
     if saved_name and model_name and saved_name != model_name:
-        raise CheckpointError(f"checkpoint {path} holds a {saved_name!r} model, but {model_name!r} was requested")
+        raise CheckpointError(f"checkpoint {path} contains a {saved_name!r} model, but {model_name!r} was requested")
     name = model_name or saved_name or keys_arch
     if name is None:
         raise CheckpointError(f"checkpoint {path} matches no known architecture; pass the model name ({', '.join(MODELS)})")
@@ -148,7 +148,7 @@ def load_model(path: str | os.PathLike, model_name: str | None = None) -> tuple[
     except RuntimeError as error:
         found = keys_arch or "an unknown architecture"
         raise CheckpointError(
-            f"checkpoint {path} holds weights of {found}, not of {name!r}; pass the checkpoint of a "
+            f"checkpoint {path} contains weights of {found}, not of {name!r}; pass the checkpoint of a "
             f"{name!r} model or name the model it was trained as"
         ) from error
     payload["model"] = name

@@ -44,11 +44,11 @@ def test_prefixed_state_dict_loads(prefix, tmp_path):
 def test_other_architecture_names_both(trained, tmp_path):
     model, _, _ = trained
     save_checkpoint(tmp_path / "tutorial.pt", model, "tutorial")
-    with pytest.raises(CheckpointError, match="holds a 'tutorial' model, but 'resnet' was requested"):
+    with pytest.raises(CheckpointError, match="contains a 'tutorial' model, but 'resnet' was requested"):
         load_model(tmp_path / "tutorial.pt", "resnet")
 
     torch.save(create("resnet").state_dict(), tmp_path / "bare-resnet.pt")
-    with pytest.raises(CheckpointError, match="holds weights of resnet, not of 'tutorial'"):
+    with pytest.raises(CheckpointError, match="contains weights of resnet, not of 'tutorial'"):
         load_model(tmp_path / "bare-resnet.pt", "tutorial")
 
 
@@ -56,7 +56,7 @@ def test_unknown_architecture_rejected(tmp_path):
     torch.save({"layer.weight": torch.zeros(2, 2)}, tmp_path / "odd.pt")
     with pytest.raises(CheckpointError, match="matches no known architecture"):
         load_model(tmp_path / "odd.pt")
-    with pytest.raises(CheckpointError, match="holds weights of an unknown architecture, not of 'tutorial'"):
+    with pytest.raises(CheckpointError, match="contains weights of an unknown architecture, not of 'tutorial'"):
         load_model(tmp_path / "odd.pt", "tutorial")
 
 
