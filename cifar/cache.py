@@ -104,13 +104,3 @@ class Cache:
             with atomic_path(path) as temporary:
                 build(temporary)
             return path, True
-
-    def read_json(self, path: Path) -> dict | None:
-        try:
-            return json.loads(path.read_text())
-        except (OSError, ValueError):
-            return None
-
-    def write_json(self, path: Path, data: dict) -> None:
-        with atomic_path(path) as temporary:
-            temporary.write_text(json.dumps(data, indent=2, sort_keys=True))

@@ -12,7 +12,7 @@ from cifar.backends import BACKEND_FORMATS, DISPLAY_NAMES, load_backend
 from cifar.cache import Cache, content_key
 from cifar.checkpoint import library_versions, load_model, save_checkpoint
 from cifar.data import Cifar10
-from cifar.errors import BackendUnavailableError, CifarError
+from cifar.errors import BackendUnavailableError
 from cifar.evaluation import add_speedups, evaluate_backend
 from cifar.export import FORMATS, OPSET, export
 from cifar.models import source_digest
@@ -118,10 +118,3 @@ def evaluate_checkpoint(
         "versions": library_versions(),
         "backends": results,
     }
-
-
-def check_backends(names: list[str]) -> list[str]:
-    unknown = [name for name in names if name not in BACKEND_FORMATS]
-    if unknown:
-        raise CifarError(f"unknown backend(s) {', '.join(unknown)}; choose from: {', '.join(BACKEND_FORMATS)}")
-    return names
