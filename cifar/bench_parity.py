@@ -11,7 +11,7 @@ import numpy as np
 from cifar.backends import Backend
 from cifar.errors import ParityError
 
-# The first AGREEMENT_IMAGES test images, so every run and every backend sees the same set.
+# The first AGREEMENT_IMAGES test images, so every run and every backend compares on the same set.
 AGREEMENT_IMAGES = 1000
 MIN_TOP1_AGREEMENT = 0.995
 MAX_ABS_LOGIT_DIFF = 1e-3

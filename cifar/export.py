@@ -1,7 +1,7 @@
 """Export a trained model to ONNX, TorchScript or a torch.export program, behind a parity gate.
 
 An exported file is only kept after it matches the eager model on real images at several batch
-sizes; a failed gate raises ParityError and leaves nothing at the destination.
+sizes. A failed gate raises ParityError and leaves nothing at the destination.
 """
 
 from __future__ import annotations

@@ -70,7 +70,7 @@ class ResNet(nn.Module):
         x = self.group3(self.group2(self.group1(x)))  # (N, 256, 4, 4)
         x = torch.amax(x, dim=(2, 3))  # global max-pool: (N, 256)
         # Max-pooled features are large, so unscaled logits start far from uniform and the first
-        # steps diverge at the recipe's learning rate; a fixed 1/8 keeps them small.
+        # steps diverge at the recipe's learning rate. A fixed 1/8 keeps them small.
         return self.head(x) * self.logit_scale
 
 

@@ -58,7 +58,7 @@ def backend_table(results: dict) -> str:
 
 
 def familiar_lines(results: dict) -> str:
-    """One line per backend in the form of the original study, e.g. ``ONNX Model Accuracy: ...``."""
+    """Format one line per backend in the form of the original study, e.g. ``ONNX Model Accuracy: ...``."""
     lines = []
     for result in results["backends"].values():
         if "top1" in result:

@@ -43,7 +43,7 @@ def augment(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
 def synthetic_cifar10(train_count: int = 512, test_count: int = 256, seed: int = 0) -> Cifar10:
     """Build a small learnable stand-in for CIFAR-10 with the same shapes and dtypes.
 
-    Each class has its own smooth colour pattern; each image is its class pattern plus noise and a
+    Each class has its own smooth colour pattern. Each image is its class pattern plus noise and a
     random brightness shift, so a small CNN learns it in a few epochs. Same seed, same bytes.
     """
     generator = torch.Generator().manual_seed(seed)

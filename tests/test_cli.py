@@ -25,7 +25,8 @@ def run_once(tmp_path_factory):
 def test_run_exits_zero_and_prints_table(run_once):
     _, completed = run_once
     assert completed.returncode == 0, completed.stderr
-    assert "backend" in completed.stdout and "images/s @256" in completed.stdout
+    assert "backend" in completed.stdout
+    assert "images/s @256" in completed.stdout
     for label in ("Torch", "TorchScript", "ONNX"):
         assert f"\n{label} Model Accuracy: " in completed.stdout
     assert "Mean Inference Time: " in completed.stdout
