@@ -18,7 +18,8 @@ from cifar.errors import BackendUnavailableError, ParityError
 # A backend that fails the agreement check is never timed, so pytest-benchmark would warn that
 # its fixture went unused.
 @pytest.mark.filterwarnings("ignore:Benchmark fixture was not used")
-def test_inference(benchmark, cifar_artifacts, cifar_results, cifar_model, cifar_backend, cifar_batch_size):
+def test_inference(benchmark, cifar_settings, cifar_artifacts, cifar_results, cifar_model, cifar_backend,
+                   cifar_batch_size):
     # Loading creates the inference session. It and the accuracy figures stay outside the rounds.
     disagreement = None
     try:
@@ -43,14 +44,16 @@ def test_inference(benchmark, cifar_artifacts, cifar_results, cifar_model, cifar
         "top1_agreement": agreement["top1_agreement"],
         "max_abs_logit_diff": agreement["max_abs_logit_diff"],
         "agreement_images": agreement["images"],
-        "threads": getattr(backend, "threads", None) or torch.get_num_threads(),
     })
     cifar_results.add(info)
 
-    images = cifar_artifacts.batch(cifar_batch_size)
-    warm_up(backend, images)
-    benchmark.group = f"{cifar_model} batch {cifar_batch_size}"
-    benchmark(backend.predict, images)
+    # Batch 1 runs on --cifar-latency-threads, like `cifar evaluate`. Other sizes use --cifar-threads.
+    with backend.using_threads(cifar_settings.latency_threads if cifar_batch_size == 1 else None):
+        info["threads"] = getattr(backend, "threads", None) or torch.get_num_threads()
+        images = cifar_artifacts.batch(cifar_batch_size)
+        warm_up(backend, images)
+        benchmark.group = f"{cifar_model} batch {cifar_batch_size}"
+        benchmark(backend.predict, images)
 
     # pytest-benchmark keeps no stats when it is disabled (--benchmark-disable, xdist).
     if benchmark.stats is not None:

@@ -73,6 +73,30 @@ class Backend:
     def _run(self, images: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
+    @contextlib.contextmanager
+    def using_threads(self, count: int | None):
+        """Run the predictions inside this block on ``count`` CPU threads, or as before for None.
+
+        torch's thread count is set for the block and restored after it. A backend with its own
+        thread pool (ONNX Runtime) switches to a pool of the same size.
+        """
+        if not count:
+            yield
+            return
+        previous = torch.get_num_threads()
+        torch.set_num_threads(count)
+        own_previous = self._use_threads(count)
+        try:
+            yield
+        finally:
+            torch.set_num_threads(previous)
+            if own_previous is not None:
+                self._use_threads(own_previous)
+
+    def _use_threads(self, count: int) -> int | None:
+        """Resize the backend's own thread pool, if it has one, and return its previous size."""
+        return None
+
     @property
     def display_name(self) -> str:
         return DISPLAY_NAMES.get(self.name, self.name)
@@ -100,18 +124,28 @@ class OnnxRuntimeBackend(Backend):
     name = "onnxruntime"
 
     def __init__(self, path: str | os.PathLike, threads: int | None = None) -> None:
+        self.path = str(path)
+        self.sessions: dict = {}
+        self.threads: int | None = None
+        self._use_threads(threads or torch.get_num_threads())
+        self.input_name = self.session.get_inputs()[0].name
+
+    def _use_threads(self, count: int) -> int | None:
+        """Switch to a session whose intra-op pool has ``count`` threads (built once per count)."""
         import onnxruntime as ort
 
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads or torch.get_num_threads()
-        options.inter_op_num_threads = 1
-        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        options.add_session_config_entry("session.inter_op.allow_spinning", "0")
-        self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        self.input_name = self.session.get_inputs()[0].name
-        self.threads = options.intra_op_num_threads
+        if count not in self.sessions:
+            options = ort.SessionOptions()
+            options.intra_op_num_threads = count
+            options.inter_op_num_threads = 1
+            options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+            options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+            options.add_session_config_entry("session.inter_op.allow_spinning", "0")
+            self.sessions[count] = ort.InferenceSession(self.path, options, providers=["CPUExecutionProvider"])
+        self.session = self.sessions[count]
+        previous, self.threads = self.threads, count
+        return previous
 
     def _run(self, images: np.ndarray) -> np.ndarray:
         return self.session.run(None, {self.input_name: images})[0]

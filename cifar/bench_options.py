@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import pytest
 
 from cifar.backends import BACKEND_FORMATS, DEFAULT_BACKENDS
+from cifar.evaluation import LATENCY_THREADS
 from cifar.models import MODELS
 
 DEFAULT_BATCH_SIZES = (1, 256)
@@ -58,6 +59,9 @@ def add_options(parser: pytest.Parser) -> None:
                          f"(default: {','.join(map(str, DEFAULT_BATCH_SIZES))})")
     group.addoption("--cifar-threads", type=_threads, default=None, metavar="N",
                     help="CPU threads for torch and ONNX Runtime (default: torch's default)")
+    group.addoption("--cifar-latency-threads", type=_threads, default=LATENCY_THREADS, metavar="N",
+                    help=f"CPU threads for batch-1 benchmarks (default {LATENCY_THREADS}). "
+                         f"Larger batches use --cifar-threads.")
 
 
 @dataclass(frozen=True)
@@ -72,6 +76,7 @@ class BenchSettings:
     backends: tuple[str, ...]
     batch_sizes: tuple[int, ...]
     threads: int | None
+    latency_threads: int
 
     @classmethod
     def from_config(cls, config: pytest.Config) -> BenchSettings:
@@ -86,6 +91,7 @@ class BenchSettings:
             backends=tuple(dict.fromkeys(option("cifar_backends"))),
             batch_sizes=tuple(dict.fromkeys(option("cifar_batch_sizes"))),
             threads=option("cifar_threads"),
+            latency_threads=option("cifar_latency_threads"),
         )
         unknown_models = [name for name in settings.models if name not in MODELS]
         if unknown_models:

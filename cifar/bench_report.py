@@ -13,7 +13,7 @@ import numpy as np
 
 from cifar.backends import DISPLAY_NAMES, Backend
 from cifar.bench_artifacts import CacheEvent
-from cifar.report import format_table
+from cifar.report import format_table, plural
 
 # Untimed calls before the rounds, so one-off work (memory allocation, TorchScript's profiling
 # runs, ONNX Runtime's first-run setup) stays out of the figures.
@@ -121,8 +121,7 @@ def summary_lines(results: BenchResults, events: list[CacheEvent], warnings: lis
 
     for (model, batch_size), rows in groups.items():
         first = rows[0]
-        threads = f"{first['threads']} thread{'' if first['threads'] == 1 else 's'}"
-        lines += ["", f"{model}, batch {batch_size} ({first['recipe']} recipe, {threads})"]
+        lines += ["", f"{model}, batch {batch_size} ({first['recipe']} recipe, {plural(first['threads'], 'thread')})"]
         lines += group_table(rows).splitlines()
 
     for (model, batch_size), rows in groups.items():

@@ -45,6 +45,8 @@ def add_eval_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", metavar="PATH", help="write the results document to PATH")
     parser.add_argument("--latency-calls", type=positive_int, help="timed batch-1 calls per backend (default 1000)")
     parser.add_argument("--throughput-seconds", type=float, help="seconds of batch-256 calls per backend (default 2)")
+    parser.add_argument("--latency-threads", type=positive_int,
+                        help="CPU threads for the batch-1 latency calls (default 1). Accuracy and throughput use --threads.")
 
 
 def add_train_options(parser: argparse.ArgumentParser) -> None:
@@ -128,7 +130,7 @@ def train_config(args):
 
 def print_results(results: dict, json_path: str | None) -> None:
     from cifar.models import create, flops_per_image, parameter_count
-    from cifar.report import backend_table, familiar_lines, machine_info, write_json
+    from cifar.report import backend_table, familiar_lines, machine_info, plural, write_json
 
     model = create(results["model"])
     results["parameters"] = parameter_count(model)
@@ -136,7 +138,9 @@ def print_results(results: dict, json_path: str | None) -> None:
     results["machine"] = machine_info()
     print(f"\nmodel {results['model']}: {results['parameters']:,} parameters, "
           f"{results['flops_per_image'] / 1e6:.2f} MFLOPs per image; {results['data']['test_images']:,} test "
-          f"images; {results['threads']} thread{'s' if results['threads'] != 1 else ''}; {results['machine']['cpu']}")
+          f"images; {results['machine']['cpu']}")
+    print(f"latency: batch 1 on {plural(results['latency_threads'], 'thread')}; accuracy and throughput "
+          f"(batch 256) on {plural(results['threads'], 'thread')}")
     print(backend_table(results))
     print()
     print(familiar_lines(results))
@@ -214,7 +218,7 @@ def cmd_evaluate(args) -> None:
     load_model(args.checkpoint)  # reject a bad checkpoint before any data download
     data = load_data(args)
     results = evaluate_checkpoint(Cache(args.cache_dir), Path(args.checkpoint), args.backends, data,
-                                  args.latency_calls, args.throughput_seconds)
+                                  args.latency_calls, args.throughput_seconds, args.latency_threads)
     print_results(results, args.json)
 
 
@@ -228,7 +232,8 @@ def cmd_run(args) -> None:
                                             progress=not args.quiet)
     log.info("checkpoint %s: %s", "trained" if trained else "reused from cache", checkpoint)
 
-    results = evaluate_checkpoint(cache, checkpoint, args.backends, data, args.latency_calls, args.throughput_seconds)
+    results = evaluate_checkpoint(cache, checkpoint, args.backends, data, args.latency_calls,
+                                  args.throughput_seconds, args.latency_threads)
     results["trained_now"] = trained
     results["total_seconds"] = time.perf_counter() - started
     print_results(results, args.json)

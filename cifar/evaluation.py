@@ -15,6 +15,9 @@ LATENCY_CALLS = 1000
 THROUGHPUT_BATCH = 256
 THROUGHPUT_MIN_SECONDS = 2.0
 THROUGHPUT_MIN_CALLS = 5
+# Batch-1 latency runs on one thread by default, because one small image is too little work to
+# share, and each operator would have to wake sleeping threads. README.md shows the measured effect.
+LATENCY_THREADS = 1
 
 
 def top1(backend: Backend, images: torch.Tensor, labels: torch.Tensor, batch_size: int = 1000) -> float:
@@ -77,12 +80,20 @@ def evaluate_backend(
     labels: torch.Tensor,
     latency_calls: int = LATENCY_CALLS,
     throughput_seconds: float = THROUGHPUT_MIN_SECONDS,
+    latency_threads: int | None = LATENCY_THREADS,
 ) -> dict:
-    """Measure one backend: ``top1`` (fraction), ``latency_ms`` at batch 1, ``images_per_s`` at batch 256."""
+    """Measure one backend: ``top1`` (fraction), ``latency_ms`` at batch 1, ``images_per_s`` at batch 256.
+
+    Latency runs on ``latency_threads`` threads, or on the current count for None. Accuracy and
+    throughput run on the current count, torch's ``get_num_threads()``.
+    """
     sample = normalize(images[:THROUGHPUT_BATCH]).numpy()
+    with backend.using_threads(latency_threads):
+        latency = latency_ms(backend, sample, calls=latency_calls)
+    latency["threads"] = latency_threads or torch.get_num_threads()
     return {
         "top1": top1(backend, images, labels),
-        "latency_ms": latency_ms(backend, sample, calls=latency_calls),
+        "latency_ms": latency,
         "images_per_s": images_per_s(backend, sample, min_seconds=throughput_seconds),
         "throughput_batch": THROUGHPUT_BATCH,
     }

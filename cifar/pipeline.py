@@ -13,7 +13,7 @@ from cifar.cache import Cache, content_key
 from cifar.checkpoint import library_versions, load_model, save_checkpoint
 from cifar.data import Cifar10
 from cifar.errors import BackendUnavailableError
-from cifar.evaluation import add_speedups, evaluate_backend
+from cifar.evaluation import LATENCY_THREADS, add_speedups, evaluate_backend
 from cifar.export import FORMATS, OPSET, export
 from cifar.models import source_digest
 from cifar.training import TrainConfig, train
@@ -90,10 +90,12 @@ def evaluate_checkpoint(
     data: Cifar10,
     latency_calls: int | None = None,
     throughput_seconds: float | None = None,
+    latency_threads: int | None = None,
 ) -> dict:
     """Evaluate ``checkpoint`` on every backend; return the results document (see README)."""
     model, payload = load_model(checkpoint)
-    options = {k: v for k, v in (("latency_calls", latency_calls), ("throughput_seconds", throughput_seconds)) if v}
+    options = {k: v for k, v in (("latency_calls", latency_calls), ("throughput_seconds", throughput_seconds),
+                                 ("latency_threads", latency_threads)) if v}
     results: dict[str, dict] = {}
 
     for name in backends:
@@ -115,6 +117,7 @@ def evaluate_checkpoint(
                      "history": payload.get("history")},
         "data": {"source": data.source, "fingerprint": data.fingerprint, "test_images": len(data.test_images)},
         "threads": torch.get_num_threads(),
+        "latency_threads": latency_threads or LATENCY_THREADS,
         "versions": library_versions(),
         "backends": results,
     }

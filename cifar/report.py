@@ -23,6 +23,10 @@ def machine_info() -> dict:
     return {"cpu": cpu, "cores": os.cpu_count(), "system": platform.platform()}
 
 
+def plural(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
 def format_table(headers: list[str], rows: list[list[str]]) -> str:
     """Right-align every column but the first, with widths from the longest cell."""
     widths = [max(len(str(cell)) for cell in column) for column in zip(headers, *rows)]

@@ -64,6 +64,37 @@ def test_onnxruntime_threads_follow_torch(exported):
         torch.set_num_threads(previous)
 
 
+def test_onnxruntime_switches_thread_pool_for_a_block(exported, parity_images):
+    previous = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        backend = OnnxRuntimeBackend(exported["onnxruntime"])
+        before = backend.predict(parity_images)
+        with backend.using_threads(1):
+            assert torch.get_num_threads() == 1
+            assert backend.session.get_session_options().intra_op_num_threads == 1
+            inside = backend.predict(parity_images)
+        assert torch.get_num_threads() == 2
+        assert backend.threads == 2
+        assert backend.session.get_session_options().intra_op_num_threads == 2
+        np.testing.assert_allclose(inside, before, atol=1e-5)
+    finally:
+        torch.set_num_threads(previous)
+
+
+def test_torch_backend_thread_block_restores_count(backends):
+    previous = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        with backends["eager"].using_threads(1):
+            assert torch.get_num_threads() == 1
+        assert torch.get_num_threads() == 2
+        with backends["eager"].using_threads(None):
+            assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(previous)
+
+
 def test_unknown_backend_and_missing_file(tmp_path):
     with pytest.raises(ValueError, match="unknown backend 'tensorrt'"):
         load_backend("tensorrt", tmp_path / "x")

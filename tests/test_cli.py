@@ -38,11 +38,13 @@ def test_run_json_schema(run_once):
     results = json.loads((folder / "results.json").read_text())
     assert results["model"] == "tutorial"
     assert results["threads"] >= 1
+    assert results["latency_threads"] == 1
     assert {"torch", "onnxruntime"} <= set(results["versions"])
     assert set(results["backends"]) == {"eager", "torchscript", "onnxruntime"}
     for name, backend in results["backends"].items():
         assert 0 <= backend["top1"] <= 1, name
         assert set(backend["latency_ms"]) >= {"mean", "p50", "p90", "p99"}, name
+        assert backend["latency_ms"]["threads"] == 1, name
         assert backend["images_per_s"] > 0, name
     tops = {b["top1"] for b in results["backends"].values()}
     assert len(tops) == 1  # the exports passed the parity gate, so they score the same

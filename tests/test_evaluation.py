@@ -53,6 +53,33 @@ def test_evaluate_backend_fields(synthetic):
     assert set(result) == {"top1", "latency_ms", "images_per_s", "throughput_batch"}
     assert 0 <= result["top1"] <= 1
     assert result["throughput_batch"] == 256
+    assert result["latency_ms"]["threads"] == 1
+
+
+def test_latency_runs_on_its_own_thread_count(synthetic):
+    class ThreadRecorder(LabelOracle):
+        """Also records the torch thread count seen by each batch size."""
+
+        def __init__(self):
+            super().__init__()
+            self.threads_by_batch = {}
+
+        def _run(self, images):
+            self.threads_by_batch.setdefault(len(images), set()).add(torch.get_num_threads())
+            return super()._run(images)
+
+    previous = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        backend = ThreadRecorder()
+        result = evaluate_backend(backend, synthetic.test_images, synthetic.test_labels,
+                                  latency_calls=20, throughput_seconds=0.05, latency_threads=1)
+        assert backend.threads_by_batch[1] == {1}
+        assert backend.threads_by_batch[256] == {2}
+        assert result["latency_ms"]["threads"] == 1
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(previous)
 
 
 def test_speedups_relative_to_eager():

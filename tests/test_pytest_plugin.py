@@ -133,13 +133,14 @@ def test_help_describes_every_option(pytester: pytest.Pytester):
 
     for option in ("--cifar-data-dir=DIR", "--cifar-cache-dir=DIR", "--cifar-retrain", "--cifar-full",
                    "--cifar-models=NAMES", "--cifar-backends=NAMES", "--cifar-batch-sizes=SIZES",
-                   "--cifar-threads=N"):
+                   "--cifar-threads=N", "--cifar-latency-threads=N"):
         assert option in help_text
     assert "folder containing cifar-10-batches-py/" in help_text
     assert "inference batch sizes in images (default: 1,256)" in help_text
     assert "models to benchmark (default: tutorial,resnet)" in help_text
     assert "backends to benchmark (default: eager,torchscript,onnxruntime" in help_text
     assert "CPU threads for torch and ONNX Runtime" in help_text
+    assert "CPU threads for batch-1 benchmarks (default 1). Larger batches use --cifar-threads." in help_text
 
 
 @pytest.mark.parametrize(
@@ -174,12 +175,13 @@ def test_options_choose_parameters(bench_dir: pytest.Pytester):
 
 def test_run_prints_summary_and_records_extra_info(bench_dir: pytest.Pytester, tmp_path: Path):
     saved = tmp_path / "run.json"
-    result = run_bench(bench_dir, tmp_path / "cache", "--cifar-batch-sizes", "1,4", f"--benchmark-json={saved}")
+    result = run_bench(bench_dir, tmp_path / "cache", "--cifar-batch-sizes", "1,4", "--cifar-threads", "2",
+                       f"--benchmark-json={saved}")
     result.assert_outcomes(passed=6)
     lines = summary(result)
 
-    assert "tutorial, batch 1 (custom recipe, " in "\n".join(lines)
-    assert "tutorial, batch 4 (custom recipe, " in "\n".join(lines)
+    assert "tutorial, batch 1 (custom recipe, 1 thread)" in lines
+    assert "tutorial, batch 4 (custom recipe, 2 threads)" in lines
     header = next(line for line in lines if line.startswith("backend"))
     assert header.split() == ["backend", "top-1", "mean", "ms", "p99", "ms", "images/s", "speedup", "vs", "eager"]
     familiar = [line for line in lines if "Model Accuracy" in line]
@@ -204,7 +206,7 @@ def test_run_prints_summary_and_records_extra_info(bench_dir: pytest.Pytester, t
         assert info["rounds"] == bench["stats"]["rounds"]
         assert info["images_per_s"] == pytest.approx(info["batch_size"] / bench["stats"]["mean"])
         assert info["latency_ms"]["mean"] == pytest.approx(bench["stats"]["mean"] * 1e3)
-        assert info["threads"] >= 1
+        assert info["threads"] == (1 if info["batch_size"] == 1 else 2)
         if info["backend"] == "eager":
             assert info["speedup_over_eager"] == 1.0
 
