@@ -19,11 +19,17 @@ class OptimizerSpec:
     description: str
 
 
-def _param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
-    """Split parameters so weight decay applies to weight matrices and kernels, not biases or norms."""
+def _param_groups(model: nn.Module, weight_decay: float, bias_lr_scale: float) -> list[dict]:
+    """Split parameters so weight decay applies to weight matrices and kernels, not biases or norms.
+
+    Biases and norm parameters learn ``bias_lr_scale`` times faster than the rest.
+    """
     decay = [p for p in model.parameters() if p.requires_grad and p.ndim >= 2]
     no_decay = [p for p in model.parameters() if p.requires_grad and p.ndim < 2]
-    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    return [
+        {"params": decay, "weight_decay": weight_decay, "lr_scale": 1.0},
+        {"params": no_decay, "weight_decay": 0.0, "lr_scale": bias_lr_scale},
+    ]
 
 
 def _single(factory: Callable[..., torch.optim.Optimizer], **options):
@@ -68,16 +74,17 @@ if hasattr(torch.optim, "Muon"):
 
 
 def build_optimizers(
-    name: str, model: nn.Module, lr: float | None, weight_decay: float
+    name: str, model: nn.Module, lr: float | None, weight_decay: float, bias_lr_scale: float = 1.0
 ) -> list[torch.optim.Optimizer]:
     """Build the named optimizer(s) for ``model``; ``lr=None`` takes the optimizer's default."""
     if name not in OPTIMIZERS:
         raise ValueError(f"unknown optimizer {name!r}; choose one of: {', '.join(OPTIMIZERS)}")
     spec = OPTIMIZERS[name]
-    optimizers = spec.build(_param_groups(model, weight_decay), lr or spec.default_lr, weight_decay)
+    groups = _param_groups(model, weight_decay, bias_lr_scale)
+    optimizers = spec.build(groups, lr or spec.default_lr, weight_decay)
     for optimizer in optimizers:
         for group in optimizer.param_groups:
-            group["initial_lr"] = group["lr"]
+            group["initial_lr"] = group["lr"] * group.get("lr_scale", 1.0)
     return optimizers
 
 
@@ -111,3 +118,35 @@ def set_lr(optimizers: Iterable[torch.optim.Optimizer], factor: float) -> float:
             group["lr"] = group["initial_lr"] * factor
             first = group["lr"] if first is None else first
     return first
+
+
+class Lookahead:
+    """Keep a slow copy of the weights and pull the model back to it every ``every`` steps.
+
+    Each pull moves the slow copy toward the model by ``1 - decay`` and then loads it into the
+    model. ``decay`` ramps up as ``max_decay * progress**3``, so early training runs almost
+    unhindered and late training averages over many steps. Float buffers (BatchNorm statistics)
+    are averaged with the weights.
+    """
+
+    def __init__(self, model: nn.Module, max_decay: float, every: int = 5) -> None:
+        self.tensors = [t for t in model.state_dict().values() if t.is_floating_point()]
+        self.slow = [t.detach().clone() for t in self.tensors]
+        self.max_decay = max_decay
+        self.every = every
+
+    @torch.no_grad()
+    def step(self, step: int, total_steps: int) -> None:
+        """Call after optimizer step number ``step`` (1-based) of ``total_steps``."""
+        if step % self.every:
+            return
+        decay = self.max_decay * (step / total_steps) ** 3
+        for slow, tensor in zip(self.slow, self.tensors):
+            slow.lerp_(tensor, 1 - decay)
+            tensor.copy_(slow)
+
+    @torch.no_grad()
+    def finish(self) -> None:
+        """Load the slow copy into the model for good."""
+        for slow, tensor in zip(self.slow, self.tensors):
+            tensor.copy_(slow)

@@ -13,10 +13,13 @@ from torch import nn
 
 from cifar.data import Cifar10
 from cifar.models import create
-from cifar.optim import OPTIMIZERS, SCHEDULES, build_optimizers, lr_factor, set_lr
+from cifar.optim import OPTIMIZERS, SCHEDULES, Lookahead, build_optimizers, lr_factor, set_lr
 from cifar.transforms import augment, normalize
 
 log = logging.getLogger(__name__)
+
+WHITENING_IMAGES = 5000  # training images that set a whitening stem (cifar.models.ResNet)
+PAD_MODES = ("constant", "reflect")
 
 
 @dataclass(frozen=True)
@@ -32,7 +35,11 @@ class TrainConfig:
     label_smoothing: float = 0.0
     warmup_fraction: float = 0.2  # share of all steps spent warming up
     schedule: str = "onecycle"  # onecycle, cosine or constant
-    augment: bool = True  # random 4-pixel crop and horizontal flip
+    augment: bool = True  # random crop and horizontal flip
+    crop_padding: int = 4  # the random crop's padding on each side, in pixels
+    pad_mode: str = "constant"  # how the crop pads the border: "constant" (zeros) or "reflect"
+    bias_lr_scale: float = 1.0  # biases and norm parameters learn this many times faster
+    lookahead: float = 0.0  # the slow weights' final decay (cifar.optim.Lookahead), or 0 for none
     bf16: bool = False  # bfloat16 autocast for training steps on the CPU
     channels_last: bool = False
     seed: int = 0
@@ -43,6 +50,8 @@ class TrainConfig:
             raise ValueError(f"unknown optimizer {self.optimizer!r}; choose one of: {', '.join(OPTIMIZERS)}")
         if self.schedule not in SCHEDULES:
             raise ValueError(f"unknown schedule {self.schedule!r}; choose one of: {', '.join(SCHEDULES)}")
+        if self.pad_mode not in PAD_MODES:
+            raise ValueError(f"unknown pad_mode {self.pad_mode!r}; choose one of: {', '.join(PAD_MODES)}")
         for field, value in (("epochs", self.epochs), ("batch_size", self.batch_size)):
             if value < 1:
                 raise ValueError(f"{field} must be at least 1, got {value}")
@@ -61,12 +70,16 @@ RECIPES: dict[str, TrainConfig] = {
     "tutorial": TrainConfig(model="tutorial", lr=0.05),
     "resnet": TrainConfig(
         model="resnet",
-        epochs=24,
-        batch_size=512,
-        lr=0.3,
-        weight_decay=5e-4,
+        epochs=18,
+        batch_size=1024,
+        lr=1.0,
+        weight_decay=1.33e-3,
         label_smoothing=0.2,
-        warmup_fraction=0.25,
+        warmup_fraction=0.23,
+        crop_padding=2,
+        pad_mode="reflect",
+        bias_lr_scale=64.0,
+        lookahead=0.95**5,
         bf16=True,
         channels_last=True,
     ),
@@ -121,7 +134,10 @@ def train(
     steps_per_epoch = max(1, len(train_images) // config.batch_size)  # drop the last partial batch
     total_steps = steps_per_epoch * config.epochs
 
-    optimizers = build_optimizers(config.optimizer, model, config.lr, config.weight_decay)
+    if hasattr(model, "init_whitening"):
+        model.init_whitening(normalize(train_images[:WHITENING_IMAGES]))
+    optimizers = build_optimizers(config.optimizer, model, config.lr, config.weight_decay, config.bias_lr_scale)
+    lookahead = Lookahead(model, config.lookahead) if config.lookahead else None
     history = []
     step = 0
     # disable=None lets tqdm turn itself off when stderr is not a terminal (a log file, CI).
@@ -139,7 +155,7 @@ def train(
             index = order[batch * config.batch_size : (batch + 1) * config.batch_size]
             images = train_images[index]
             if config.augment:
-                images = augment(images, generator)
+                images = augment(images, generator, config.crop_padding, config.pad_mode)
             inputs = normalize(images).contiguous(memory_format=memory_format)
 
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=config.bf16):
@@ -153,10 +169,14 @@ def train(
                 optimizer.step()
             loss_sum += loss.detach()
             step += 1
+            if lookahead:
+                lookahead.step(step, total_steps)
             bar.update()
 
-        seconds = time.perf_counter() - started
         last = epoch == config.epochs
+        if lookahead and last:
+            lookahead.finish()
+        seconds = time.perf_counter() - started
         test_loss, test_top1 = loss_and_top1(model, data.test_images, data.test_labels, bf16=config.bf16 and not last)
         row = {
             "epoch": epoch,

@@ -19,17 +19,20 @@ def normalize(images: torch.Tensor) -> torch.Tensor:
     return (images.float().div_(255) - mean) / std
 
 
-def augment(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    """Random crop with 4-pixel zero padding and random horizontal flip, for a whole batch.
+def augment(
+    images: torch.Tensor, generator: torch.Generator, padding: int = CROP_PADDING, pad_mode: str = "constant"
+) -> torch.Tensor:
+    """Random crop with ``padding`` pixels of padding and random horizontal flip, for a whole batch.
 
-    One gather does every crop: each image gets its own row and column offsets in the padded
-    batch, so there is no per-image Python loop.
+    ``pad_mode`` is "constant" (zeros) or "reflect" (mirror the border). One gather does every
+    crop: each image gets its own row and column offsets in the padded batch, so there is no
+    per-image Python loop.
     """
     n, c, h, w = images.shape
-    padded = torch.nn.functional.pad(images, (CROP_PADDING,) * 4)  # (N, C, H+8, W+8)
+    padded = torch.nn.functional.pad(images, (padding,) * 4, mode=pad_mode)  # (N, C, H+2p, W+2p)
 
-    shift_y = torch.randint(0, 2 * CROP_PADDING + 1, (n,), generator=generator)
-    shift_x = torch.randint(0, 2 * CROP_PADDING + 1, (n,), generator=generator)
+    shift_y = torch.randint(0, 2 * padding + 1, (n,), generator=generator)
+    shift_x = torch.randint(0, 2 * padding + 1, (n,), generator=generator)
     rows = (shift_y[:, None] + torch.arange(h))[:, None, :, None]  # (N, 1, H, 1)
     cols = (shift_x[:, None] + torch.arange(w))[:, None, None, :]  # (N, 1, 1, W)
     batch_index = torch.arange(n)[:, None, None, None]

@@ -23,6 +23,34 @@ def test_resnet_has_batchnorm_and_residuals():
     assert flops_per_image(model) > 100 * flops_per_image(create("tutorial"))
 
 
+def test_resnet_averages_logits_over_the_mirror_image_in_eval_mode():
+    torch.manual_seed(0)
+    model = create("resnet").eval()
+    images = torch.randn(4, 3, 32, 32)
+    with torch.no_grad():
+        averaged = model(images)
+        assert torch.allclose(averaged, model(images.flip(-1)), rtol=1e-4, atol=1e-7)  # mirror-invariant
+        model.mirror_average = False
+        single = model(images)
+        mirrored = model(images.flip(-1))
+    assert torch.allclose(averaged, (single + mirrored) / 2, rtol=1e-4, atol=1e-7)
+    # Each view alone differs from its mirror, so the average is not trivially the same.
+    assert (single - mirrored).abs().max() > 0.05 * single.abs().max()
+
+
+def test_whitening_stem_decorrelates_patches():
+    torch.manual_seed(0)
+    # Correlated input: every channel is the same smooth image plus a little noise.
+    base = torch.nn.functional.interpolate(torch.randn(64, 1, 8, 8), size=32, mode="bilinear")
+    images = base.repeat(1, 3, 1, 1) + 0.1 * torch.randn(64, 3, 32, 32)
+    model = create("resnet")
+    model.init_whitening(images)
+    with torch.no_grad():
+        out = torch.nn.functional.conv2d(images, model.stem.weight[:12])  # one sign of each direction
+    covariance = torch.cov(out.permute(1, 0, 2, 3).reshape(12, -1))
+    assert torch.allclose(covariance, torch.eye(12), atol=0.05)
+
+
 def test_flop_count_keeps_training_mode():
     model = create("resnet").train()
     flops_per_image(model)

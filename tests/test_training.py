@@ -1,7 +1,8 @@
 import pytest
 import torch
 
-from cifar.optim import OPTIMIZERS, build_optimizers, lr_factor
+from cifar.models import create
+from cifar.optim import OPTIMIZERS, Lookahead, build_optimizers, lr_factor, set_lr
 from cifar.training import TrainConfig, default_config, loss_and_top1, train
 
 
@@ -46,6 +47,47 @@ def test_resnet_recipe_trains_with_bf16(synthetic):
     assert history[0]["train_loss"] > 0
 
 
+def test_resnet_recipe_sets_the_whitening_stem(synthetic):
+    config = default_config("resnet").replace(epochs=1, batch_size=64)
+    model, _ = train(config, synthetic.subset(128, 64), progress=False)
+    fresh = create("resnet")
+    assert not torch.equal(model.stem.weight, fresh.stem.weight)
+    assert not model.stem.weight.requires_grad
+
+
+def test_bias_lr_scale_applies_to_biases_only():
+    model = torch.nn.Linear(4, 2)
+    (optimizer,) = build_optimizers("momentum", model, lr=0.1, weight_decay=0.5, bias_lr_scale=8.0)
+    initial = {p.ndim: g["initial_lr"] for g in optimizer.param_groups for p in g["params"]}
+    assert initial == {2: pytest.approx(0.1), 1: pytest.approx(0.8)}
+    set_lr([optimizer], 0.5)
+    assert {p.ndim: g["lr"] for g in optimizer.param_groups for p in g["params"]} == {
+        2: pytest.approx(0.05), 1: pytest.approx(0.4)}
+
+
+def test_lookahead_pulls_weights_back_and_finishes_on_slow_copy():
+    model = torch.nn.Linear(1, 1, bias=False)
+    model.weight.data.fill_(0.0)
+    lookahead = Lookahead(model, max_decay=0.5, every=2)
+    model.weight.data.fill_(1.0)
+    lookahead.step(1, total_steps=2)  # not a pull step
+    assert model.weight.item() == 1.0
+    lookahead.step(2, total_steps=2)  # decay 0.5 * (2/2)**3: halfway from 0 to 1
+    assert model.weight.item() == pytest.approx(0.5)
+    model.weight.data.fill_(2.0)
+    lookahead.finish()
+    assert model.weight.item() == pytest.approx(0.5)
+
+
+def test_lookahead_decay_ramps_up():
+    model = torch.nn.Linear(1, 1, bias=False)
+    model.weight.data.fill_(0.0)
+    lookahead = Lookahead(model, max_decay=0.8, every=1)
+    model.weight.data.fill_(1.0)
+    lookahead.step(1, total_steps=10)  # decay 0.8 * 0.001: almost all the way to the fast weights
+    assert model.weight.item() == pytest.approx(1 - 0.0008)
+
+
 def test_weight_decay_skips_biases():
     model = torch.nn.Linear(4, 2)
     (optimizer,) = build_optimizers("adamw", model, lr=0.1, weight_decay=0.5)
@@ -82,5 +124,7 @@ def test_bad_config_values():
         TrainConfig(optimizer="nadam")
     with pytest.raises(ValueError, match="epochs must be at least 1, got 0"):
         TrainConfig(epochs=0)
+    with pytest.raises(ValueError, match="unknown pad_mode 'wrap'; choose one of: constant, reflect"):
+        TrainConfig(pad_mode="wrap")
     with pytest.raises(ValueError, match="unknown schedule 'linear'"):
         lr_factor(0, 10, 0.1, "linear")

@@ -30,6 +30,17 @@ def test_augment_is_a_shifted_window_or_its_mirror():
         assert any(torch.equal(out[i], w) or torch.equal(out[i], w.flip(-1)) for w in windows), i
 
 
+def test_augment_reflect_padding_stays_inside_the_image():
+    images = torch.randint(0, 256, (32, 3, 32, 32), dtype=torch.uint8)
+    out = augment(images, torch.Generator().manual_seed(2), padding=2, pad_mode="reflect")
+    padded = torch.nn.functional.pad(images, (2,) * 4, mode="reflect")
+    for i in range(len(images)):
+        windows = [padded[i, :, y : y + 32, x : x + 32] for y in range(5) for x in range(5)]
+        assert any(torch.equal(out[i], w) or torch.equal(out[i], w.flip(-1)) for w in windows), i
+    # Reflection copies pixels from inside the image, so no zero rows or columns appear.
+    assert (out.amax(dim=(1, 2)) > 0).all() and (out.amax(dim=(1, 3)) > 0).all()
+
+
 def test_augment_flips_about_half():
     images = torch.arange(32, dtype=torch.uint8).repeat(1000, 3, 32, 1)
     out = augment(images, torch.Generator().manual_seed(0))
