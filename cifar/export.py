@@ -15,7 +15,7 @@ from torch import nn
 
 from cifar.backends import Backend, TorchModuleBackend, load_backend, quiet_torchscript
 from cifar.cache import atomic_path
-from cifar.errors import BackendUnavailableError, ParityError
+from cifar.errors import BackendUnavailableError, ParityError, first_line
 
 OPSET = 18
 PARITY_BATCH_SIZES = (1, 2, 7, 64)
@@ -40,7 +40,13 @@ def check_parity(backend: Backend, model: nn.Module, images: np.ndarray) -> dict
     for batch_size in PARITY_BATCH_SIZES:
         batch = images[:batch_size]
         expected = eager.predict(batch)
-        actual = backend.predict(batch)
+        try:
+            actual = backend.predict(batch)
+        except Exception as error:  # each runtime raises its own types, and any failure here fails the gate
+            raise ParityError(
+                f"{backend.name} export failed to run at batch {batch_size}: {first_line(error)}; "
+                f"the exported file was discarded"
+            ) from error
         if actual.shape != expected.shape:
             raise ParityError(f"{backend.name} returned logits {actual.shape} at batch {batch_size}, eager {expected.shape}")
         diff = float(np.abs(actual - expected).max())

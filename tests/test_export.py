@@ -6,7 +6,8 @@ import torch
 from cifar import export as cifar_export
 from cifar.backends import OnnxRuntimeBackend, TorchModuleBackend
 from cifar.errors import BackendUnavailableError, ParityError
-from cifar.export import OPSET, PARITY_BATCH_SIZES, check_parity, export
+from cifar.export import FORMATS, OPSET, PARITY_BATCH_SIZES, check_parity, export
+from cifar.models import create
 
 
 def test_onnx_opset_names_and_dynamic_batch(exported):
@@ -56,6 +57,20 @@ def test_top1_mismatch_fails_even_within_tolerance(trained, parity_images):
         check_parity(SwapTop(model, "swapped"), model, parity_images)
 
 
+def test_export_that_fails_at_a_batch_size_fails_gate(trained, parity_images):
+    class FixedBatchBackend(TorchModuleBackend):
+        """Runs only batches of 2, like a graph traced with its example's batch size baked in."""
+
+        def _run(self, images):
+            if len(images) != 2:
+                raise RuntimeError(f"The size of tensor a (2) must match the size of tensor b ({len(images)})")
+            return super()._run(images)
+
+    backend = FixedBatchBackend(trained[0], "torchscript")
+    with pytest.raises(ParityError, match=r"torchscript export failed to run at batch 1: The size of tensor a"):
+        check_parity(backend, trained[0], parity_images)
+
+
 def test_parity_needs_64_images(trained, parity_images):
     with pytest.raises(ValueError, match="at least 64 images, got 10"):
         check_parity(TorchModuleBackend(trained[0], "eager"), trained[0], parity_images[:10])
@@ -72,6 +87,18 @@ def test_exported_files_run_any_batch(exported, parity_images):
     backend = OnnxRuntimeBackend(exported["onnxruntime"])
     for batch in (1, 3, 64):
         assert backend.predict(parity_images[:batch]).shape == (batch, 10)
+
+
+@pytest.mark.parametrize("fmt", ["onnx", "torchscript", "pt2"])
+def test_resnet_exports_pass_parity_at_every_batch(fmt, parity_images, tmp_path):
+    # The resnet averages over a mirrored copy inside forward. The export must keep that batch
+    # split symbolic, or the parity gate's batches other than the example's would fail.
+    torch.manual_seed(0)
+    model = create("resnet").eval()
+    model.init_whitening(torch.from_numpy(parity_images))
+    parity = export(model, fmt, tmp_path / f"resnet{FORMATS[fmt]}", parity_images)
+    assert parity["batch_sizes"] == [1, 2, 7, 64]
+    assert parity["max_abs_diff"] <= 1e-4
 
 
 def test_unknown_format(trained, parity_images, tmp_path):
