@@ -27,10 +27,8 @@ from cifar.training import TrainConfig, default_config
 from cifar.transforms import normalize
 
 # Epochs of each model's recipe that the quick variant keeps. Only the epoch count changes, so
-# the schedule still warms up and decays to zero. On a 2-core Xeon VM busy with another training
-# job, with one torch thread, a tutorial epoch took about 10 s and a resnet epoch about 5 min.
-# NOTE: the resnet figure is scaled from 1,024 training images. A cold cache was not timed end to
-# end on an idle machine.
+# the schedule still warms up and decays to zero. On an idle 2-core Xeon VM with 2 torch threads,
+# the quick recipes trained in 24 s (tutorial) and 128 s (resnet) from a cold cache.
 QUICK_EPOCHS = {"tutorial": 5, "resnet": 2}
 
 
