@@ -57,7 +57,7 @@ def test_top1_mismatch_fails_even_within_tolerance(trained, parity_images):
         check_parity(SwapTop(model, "swapped"), model, parity_images)
 
 
-def test_export_that_fails_at_a_batch_size_fails_gate(trained, parity_images):
+def test_export_failing_a_batch_fails_gate(trained, parity_images):
     class FixedBatchBackend(TorchModuleBackend):
         """Runs only batches of 2, like a graph traced with its example's batch size baked in."""
 

@@ -23,7 +23,7 @@ def test_resnet_has_batchnorm_and_residuals():
     assert flops_per_image(model) > 100 * flops_per_image(create("tutorial"))
 
 
-def test_resnet_averages_logits_over_the_mirror_image_in_eval_mode():
+def test_resnet_eval_averages_mirror_logits():
     torch.manual_seed(0)
     model = create("resnet").eval()
     images = torch.randn(4, 3, 32, 32)

@@ -65,7 +65,7 @@ def test_bias_lr_scale_applies_to_biases_only():
         2: pytest.approx(0.05), 1: pytest.approx(0.4)}
 
 
-def test_lookahead_pulls_weights_back_and_finishes_on_slow_copy():
+def test_lookahead_pulls_back_and_finishes():
     model = torch.nn.Linear(1, 1, bias=False)
     model.weight.data.fill_(0.0)
     lookahead = Lookahead(model, max_decay=0.5, every=2)
