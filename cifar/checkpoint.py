@@ -6,7 +6,6 @@ import os
 import pickle
 import re
 import platform
-import zipfile
 from pathlib import Path
 
 import torch
@@ -97,7 +96,7 @@ def read_checkpoint(path: str | os.PathLike) -> dict:
     except pickle.UnpicklingError as error:
         # torch wraps every unpickling failure in one message; only "Unsupported global" means the
         # file is a valid pickle of objects that weights_only loading rejects.
-        found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(error))
+        found = re.search(r"Unsupported global: GLOBAL ([A-Za-z_][\w.]*)", str(error))
         if found is None:
             raise CheckpointError(
                 f"cannot read checkpoint {path}: the file is corrupt or not a PyTorch checkpoint; "
@@ -107,10 +106,14 @@ def read_checkpoint(path: str | os.PathLike) -> dict:
             f"cannot read checkpoint {path}: it contains a {found.group(1)} object, which "
             f"torch.load(weights_only=True) rejects. Save only the state_dict and plain metadata."
         ) from error
-    except (zipfile.BadZipFile, EOFError, KeyError, RuntimeError, ValueError) as error:
+    except Exception as error:
+        # Arbitrary bytes fail inside torch.load with many types (BadZipFile, EOFError, KeyError,
+        # IndexError and more), and each of them means the same thing here.
+        message = first_line(error)
+        detail = message if message == type(error).__name__ else f"{type(error).__name__}: {message}"
         raise CheckpointError(
-            f"cannot read checkpoint {path}: {first_line(error)}. The file is corrupt or not a "
-            f"PyTorch checkpoint; train it again or point to another file."
+            f"cannot read checkpoint {path} ({detail}). The file is corrupt or not a PyTorch "
+            f"checkpoint; train it again or point to another file."
         ) from error
 
     if isinstance(payload, dict) and "state_dict" in payload:
@@ -138,7 +141,10 @@ def load_model(path: str | os.PathLike, model_name: str | None = None) -> tuple[
         raise CheckpointError(f"checkpoint {path} contains a {saved_name!r} model, but {model_name!r} was requested")
     name = model_name or saved_name or keys_arch
     if name is None:
-        raise CheckpointError(f"checkpoint {path} matches no known architecture; pass the model name ({', '.join(MODELS)})")
+        raise CheckpointError(
+            f"checkpoint {path} is a bare state_dict whose keys match none of the models "
+            f"({', '.join(MODELS)}); save the state_dict of one of them, or train with `cifar train`"
+        )
     if name not in MODELS:
         raise CheckpointError(f"checkpoint {path} names unknown model {name!r}; known: {', '.join(MODELS)}")
 
@@ -149,7 +155,7 @@ def load_model(path: str | os.PathLike, model_name: str | None = None) -> tuple[
         found = keys_arch or "an unknown architecture"
         raise CheckpointError(
             f"checkpoint {path} contains weights of {found}, not of {name!r}; pass the checkpoint of a "
-            f"{name!r} model or name the model it was trained as"
+            f"{name!r} model, or train one with `cifar train --model {name}`"
         ) from error
     payload["model"] = name
     return model.eval(), payload

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from cifar.cache import default_cache_dir
-from cifar.errors import DataError
+from cifar.errors import DataError, first_line
 
 log = logging.getLogger(__name__)
 
@@ -92,10 +92,13 @@ def _read_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
     try:
         with open(path, "rb") as f:
             batch = pickle.load(f, encoding="latin1")
-    except (pickle.UnpicklingError, EOFError, ValueError, OSError, AttributeError) as error:
+    except Exception as error:
+        # A damaged pickle fails with many types (UnpicklingError, EOFError, KeyError, IndexError
+        # and more), and each of them means the same thing here.
         raise DataError(
-            f"cannot read CIFAR-10 batch file {path}: {error}. The file is truncated or not a "
-            f"CIFAR-10 pickle; delete {path.parent} and run `cifar download` again."
+            f"cannot read CIFAR-10 batch file {path}: {type(error).__name__}: {first_line(error)}. "
+            f"The file is truncated or not a CIFAR-10 pickle; replace it with an intact copy, or "
+            f"delete {path.parent} and run `cifar download` to fetch the whole set again."
         ) from error
 
     if not isinstance(batch, dict) or "data" not in batch or "labels" not in batch:

@@ -54,7 +54,7 @@ def test_other_architecture_names_both(trained, tmp_path):
 
 def test_unknown_architecture_rejected(tmp_path):
     torch.save({"layer.weight": torch.zeros(2, 2)}, tmp_path / "odd.pt")
-    with pytest.raises(CheckpointError, match="matches no known architecture"):
+    with pytest.raises(CheckpointError, match="bare state_dict whose keys match none of the models"):
         load_model(tmp_path / "odd.pt")
     with pytest.raises(CheckpointError, match="contains weights of an unknown architecture, not of 'tutorial'"):
         load_model(tmp_path / "odd.pt", "tutorial")
@@ -82,6 +82,23 @@ def test_random_bytes_called_corrupt(tmp_path):
         load_model(path)
     assert "corrupt or not a PyTorch checkpoint" in str(error.value)
     assert "Python objects" not in str(error.value)
+
+
+def test_every_one_byte_file_called_corrupt(tmp_path):
+    # Some first bytes make torch.load fail with IndexError or other types outside the usual set.
+    path = tmp_path / "one-byte.pt"
+    for value in range(256):
+        path.write_bytes(bytes([value]))
+        with pytest.raises(CheckpointError, match="corrupt or not a PyTorch checkpoint"):
+            load_model(path)
+
+
+def test_empty_file_error_names_the_cause(tmp_path):
+    path = tmp_path / "empty.pt"
+    path.write_bytes(b"")
+    with pytest.raises(CheckpointError) as error:
+        load_model(path)
+    assert "(EOFError)" in str(error.value)
 
 
 def test_arbitrary_pickle_not_executed(tmp_path):

@@ -48,6 +48,14 @@ def test_truncated_file_names_the_file(cifar_folder):
         load_cifar10(cifar_folder)
 
 
+def test_damaged_pickle_names_the_file(cifar_folder):
+    path = cifar_folder / BASE_FOLDER / "data_batch_4"
+    for value in range(256):  # some first bytes make pickle fail with IndexError, KeyError and others
+        path.write_bytes(bytes([value]))
+        with pytest.raises(DataError, match="cannot read CIFAR-10 batch file .*data_batch_4"):
+            load_cifar10(cifar_folder)
+
+
 def test_wrong_shape_rejected(cifar_folder):
     write_batch(cifar_folder / BASE_FOLDER / "data_batch_2", np.zeros((4, 100), dtype=np.uint8), [0] * 4)
     with pytest.raises(DataError, match=r"data_batch_2.*\(4, 100\)"):
