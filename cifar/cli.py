@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import time
 from pathlib import Path
@@ -13,7 +14,7 @@ import torch
 from cifar import __version__
 from cifar.backends import BACKEND_FORMATS, DEFAULT_BACKENDS
 from cifar.cache import Cache
-from cifar.errors import CifarError
+from cifar.errors import CifarError, InputError
 from cifar.models import MODELS
 
 log = logging.getLogger("cifar")
@@ -26,6 +27,32 @@ def positive_int(text: str) -> int:
     return value
 
 
+def positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be greater than 0, got {text}")
+    return value
+
+
+def check_output_path(path: str | None, option: str) -> None:
+    """Raise InputError before a long run if ``path`` could not be written at its end.
+
+    Missing parent folders are fine, because they are created when the file is written.
+    """
+    if path is None:
+        return
+    target = Path(path)
+    if target.is_dir():
+        raise InputError(f"{option} {path} is a folder; give a file path such as {target / 'results.json'}")
+    existing = target.parent
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise InputError(f"{option} {path}: {existing} is a file, not a folder; choose another path")
+    if not os.access(existing, os.W_OK):
+        raise InputError(f"{option} {path}: folder {existing} is not writable; choose another path")
+
+
 def add_data_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data-dir", help="folder containing cifar-10-batches-py/ (else $CIFAR10_ROOT, else the cache)")
     parser.add_argument("--no-download", action="store_true", help="fail instead of downloading when no data is found")
@@ -33,7 +60,8 @@ def add_data_options(parser: argparse.ArgumentParser) -> None:
 
 
 def add_common_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--cache-dir", help="cache for checkpoints and exports (default $CIFAR_BENCH_CACHE or ~/.cache/cifar-bench)")
+    parser.add_argument("--cache-dir", help="cache for checkpoints and exports (default $CIFAR_BENCH_CACHE, else "
+                             "$XDG_CACHE_HOME/cifar-bench, else ~/.cache/cifar-bench)")
     parser.add_argument("--threads", type=positive_int, help="CPU threads for torch and ONNX Runtime (default: torch's default)")
     parser.add_argument("-q", "--quiet", action="store_true", help="print warnings and results only")
 
@@ -44,7 +72,8 @@ def add_eval_options(parser: argparse.ArgumentParser) -> None:
                                              f"also: {' '.join(b for b in BACKEND_FORMATS if b not in DEFAULT_BACKENDS)})")
     parser.add_argument("--json", metavar="PATH", help="write the results document to PATH")
     parser.add_argument("--latency-calls", type=positive_int, help="timed batch-1 calls per backend (default 1000)")
-    parser.add_argument("--throughput-seconds", type=float, help="seconds of batch-256 calls per backend (default 2)")
+    parser.add_argument("--throughput-seconds", type=positive_float,
+                        help="seconds of batch-256 calls per backend, and at least 5 calls (default 2)")
     parser.add_argument("--latency-threads", type=positive_int,
                         help="CPU threads for the batch-1 latency calls (default 1). Accuracy and throughput use --threads.")
 
@@ -187,6 +216,7 @@ def cmd_train(args) -> None:
     from cifar.pipeline import ensure_checkpoint
     from cifar.report import history_table
 
+    check_output_path(args.out, "--out")
     data = load_data(args)
     path, trained = ensure_checkpoint(Cache(args.cache_dir), train_config(args), data, retrain=args.retrain,
                                       progress=not args.quiet)
@@ -194,6 +224,7 @@ def cmd_train(args) -> None:
     print(history_table(payload["history"]))
     print(f"\ncheckpoint {'trained' if trained else 'reused from cache'}: {path}")
     if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(path, args.out)
         print(f"copied to {args.out}")
 
@@ -216,6 +247,7 @@ def cmd_evaluate(args) -> None:
     from cifar.pipeline import evaluate_checkpoint
 
     load_model(args.checkpoint)  # reject a bad checkpoint before any data download
+    check_output_path(args.json, "--json")
     data = load_data(args)
     results = evaluate_checkpoint(Cache(args.cache_dir), Path(args.checkpoint), args.backends, data,
                                   args.latency_calls, args.throughput_seconds, args.latency_threads)
@@ -226,6 +258,7 @@ def cmd_run(args) -> None:
     from cifar.pipeline import ensure_checkpoint, evaluate_checkpoint
 
     started = time.perf_counter()
+    check_output_path(args.json, "--json")
     cache = Cache(args.cache_dir)
     data = load_data(args)
     checkpoint, trained = ensure_checkpoint(cache, train_config(args), data, retrain=args.retrain,

@@ -80,5 +80,6 @@ def history_table(history: list[dict]) -> str:
 
 
 def write_json(path: str | os.PathLike, document: dict) -> None:
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as temporary:
         temporary.write_text(json.dumps(document, indent=2) + "\n")

@@ -104,7 +104,7 @@ def test_bad_checkpoint_rejected_before_data(tmp_path, capsys, monkeypatch):
 def test_other_architecture_exits_2(tmp_path, capsys):
     torch.save({"layer.weight": torch.zeros(1)}, tmp_path / "other.pt")
     assert main(["evaluate", str(tmp_path / "other.pt"), "--cache-dir", str(tmp_path), *FAST]) == 2
-    assert "matches no known architecture" in capsys.readouterr().err
+    assert "keys match none of the models (tutorial, resnet)" in capsys.readouterr().err
 
 
 def test_unwritable_cache_exits_2(tmp_path, capsys):
@@ -112,6 +112,37 @@ def test_unwritable_cache_exits_2(tmp_path, capsys):
     blocker.write_text("")
     assert main(["train", "--epochs", "1", "--cache-dir", str(blocker), "--synthetic", "-q"]) == 2
     assert f"cannot create the cache folder {blocker}" in capsys.readouterr().err
+
+
+def test_bad_json_path_fails_before_training(tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    cache = tmp_path / "cache"
+    assert main(["run", "--json", str(blocker / "out.json"), "--cache-dir", str(cache), *FAST]) == 2
+    assert f"--json {blocker / 'out.json'}: {blocker} is a file, not a folder" in capsys.readouterr().err
+    assert not list(cache.glob("checkpoints/*.pt"))  # nothing was trained
+
+
+def test_json_path_that_is_a_folder_exits_2(tmp_path, capsys):
+    assert main(["run", "--json", str(tmp_path), "--cache-dir", str(tmp_path / "cache"), *FAST]) == 2
+    assert f"--json {tmp_path} is a folder" in capsys.readouterr().err
+
+
+def test_nonpositive_throughput_seconds_rejected(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["run", "--throughput-seconds", "0", "--cache-dir", str(tmp_path), "--synthetic"])
+    assert exit_info.value.code == 2
+    assert "--throughput-seconds: must be greater than 0, got 0" in capsys.readouterr().err
+
+
+def test_json_parent_folders_created(run_once, tmp_path, capsys):
+    folder, _ = run_once
+    (checkpoint,) = (folder / "cache" / "checkpoints").glob("*.pt")
+    out = tmp_path / "new" / "nested" / "eval.json"
+    code = main(["evaluate", str(checkpoint), "--backends", "eager", "--json", str(out),
+                 "--cache-dir", str(folder / "cache"), *FAST])
+    assert code == 0
+    assert json.loads(out.read_text())["backends"]["eager"]["top1"] >= 0
 
 
 def test_evaluate_writes_same_schema(run_once, tmp_path, capsys):
