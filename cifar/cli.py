@@ -197,6 +197,7 @@ def cmd_download(args) -> None:
 
 def cmd_models(args) -> None:
     from cifar.models import create, flops_per_image, parameter_count
+    from cifar.optim import OPTIMIZERS
     from cifar.report import format_table
     from cifar.training import default_config
 
@@ -205,7 +206,8 @@ def cmd_models(args) -> None:
         model = create(name)
         recipe = default_config(name)
         rows.append([name, f"{parameter_count(model):,}", f"{flops_per_image(model) / 1e6:.2f}",
-                     f"{recipe.optimizer}, {recipe.epochs} epochs, batch {recipe.batch_size}"])
+                     f"{recipe.optimizer} ({OPTIMIZERS[recipe.optimizer].description}), "
+                     f"{recipe.epochs} epochs, batch {recipe.batch_size}"])
     print(format_table(["model", "parameters", "MFLOPs/image", "default recipe"], rows))
 
 
