@@ -121,7 +121,8 @@ def summary_lines(results: BenchResults, events: list[CacheEvent], warnings: lis
 
     for (model, batch_size), rows in groups.items():
         first = rows[0]
-        lines += ["", f"{model}, batch {batch_size} ({first['recipe']} recipe, {plural(first['threads'], 'thread')})"]
+        threads = plural(first["threads"], "thread")
+        lines += ["", f"{model}, batch {batch_size} ({first['recipe']} recipe, {threads})"]
         lines += group_table(rows).splitlines()
 
     for (model, batch_size), rows in groups.items():

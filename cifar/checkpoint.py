@@ -93,20 +93,17 @@ def read_checkpoint(path: str | os.PathLike) -> dict:
         raise CheckpointError(f"checkpoint {path} not found; train one with `cifar train` or `cifar run`")
     try:
         payload = torch.load(path, weights_only=True, map_location="cpu")
-    except pickle.UnpicklingError as error:
-        # torch wraps every unpickling failure in one message; only "Unsupported global" means the
-        # file is a valid pickle of objects that weights_only loading rejects.
-        found = re.search(r"Unsupported global: GLOBAL ([A-Za-z_][\w.]*)", str(error))
-        if found is None:
-            raise CheckpointError(
-                f"cannot read checkpoint {path}: the file is corrupt or not a PyTorch checkpoint; "
-                f"train it again or point to another file."
-            ) from error
-        raise CheckpointError(
-            f"cannot read checkpoint {path}: it contains a {found.group(1)} object, which "
-            f"torch.load(weights_only=True) rejects. Save only the state_dict and plain metadata."
-        ) from error
     except Exception as error:
+        # torch wraps every unpickling failure in one UnpicklingError message, and only
+        # "Unsupported global" means a valid pickle of objects that weights_only loading rejects.
+        found = None
+        if isinstance(error, pickle.UnpicklingError):
+            found = re.search(r"Unsupported global: GLOBAL ([A-Za-z_][\w.]*)", str(error))
+        if found is not None:
+            raise CheckpointError(
+                f"cannot read checkpoint {path}: it contains a {found.group(1)} object, which "
+                f"torch.load(weights_only=True) rejects. Save only the state_dict and plain metadata."
+            ) from error
         # Arbitrary bytes fail inside torch.load with many types (BadZipFile, EOFError, KeyError,
         # IndexError and more), and each of them means the same thing here.
         message = first_line(error)
