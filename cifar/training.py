@@ -20,6 +20,7 @@ log = logging.getLogger(__name__)
 
 WHITENING_IMAGES = 5000  # training images that set a whitening stem (cifar.models.ResNet)
 PAD_MODES = ("constant", "reflect")
+FLIP_MODES = ("random", "alternate")
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,10 @@ class TrainConfig:
     augment: bool = True  # random crop and horizontal flip
     crop_padding: int = 4  # the random crop's padding on each side, in pixels
     pad_mode: str = "constant"  # how the crop pads the border: "constant" (zeros) or "reflect"
+    # "random" mirrors each image with probability 1/2 each epoch. "alternate" mirrors a fixed random
+    # half in odd epochs and the other half in even ones, so any two epochs in a row show each image
+    # both ways.
+    flip: str = "random"
     bias_lr_scale: float = 1.0  # biases and norm parameters learn this many times faster
     lookahead: float = 0.0  # the slow weights' final decay (cifar.optim.Lookahead), or 0 for none
     bf16: bool = False  # bfloat16 autocast for training steps on the CPU
@@ -50,8 +55,9 @@ class TrainConfig:
             raise ValueError(f"unknown optimizer {self.optimizer!r}; choose one of: {', '.join(OPTIMIZERS)}")
         if self.schedule not in SCHEDULES:
             raise ValueError(f"unknown schedule {self.schedule!r}; choose one of: {', '.join(SCHEDULES)}")
-        if self.pad_mode not in PAD_MODES:
-            raise ValueError(f"unknown pad_mode {self.pad_mode!r}; choose one of: {', '.join(PAD_MODES)}")
+        for field, value, choices in (("pad_mode", self.pad_mode, PAD_MODES), ("flip", self.flip, FLIP_MODES)):
+            if value not in choices:
+                raise ValueError(f"unknown {field} {value!r}; choose one of: {', '.join(choices)}")
         for field, value in (("epochs", self.epochs), ("batch_size", self.batch_size)):
             if value < 1:
                 raise ValueError(f"{field} must be at least 1, got {value}")
@@ -70,7 +76,7 @@ RECIPES: dict[str, TrainConfig] = {
     "tutorial": TrainConfig(model="tutorial", lr=0.05),
     "resnet": TrainConfig(
         model="resnet",
-        epochs=18,
+        epochs=16,
         batch_size=1024,
         lr=1.0,
         weight_decay=1.33e-3,
@@ -78,6 +84,7 @@ RECIPES: dict[str, TrainConfig] = {
         warmup_fraction=0.23,
         crop_padding=2,
         pad_mode="reflect",
+        flip="alternate",
         bias_lr_scale=64.0,
         lookahead=0.95**5,
         bf16=True,
@@ -138,6 +145,7 @@ def train(
         model.init_whitening(normalize(train_images[:WHITENING_IMAGES]))
     optimizers = build_optimizers(config.optimizer, model, config.lr, config.weight_decay, config.bias_lr_scale)
     lookahead = Lookahead(model, config.lookahead) if config.lookahead else None
+    mirror_odd = torch.rand(len(train_images), generator=generator) < 0.5 if config.flip == "alternate" else None
     history = []
     step = 0
     # disable=None lets tqdm turn itself off when stderr is not a terminal (a log file, CI).
@@ -155,7 +163,8 @@ def train(
             index = order[batch * config.batch_size : (batch + 1) * config.batch_size]
             images = train_images[index]
             if config.augment:
-                images = augment(images, generator, config.crop_padding, config.pad_mode)
+                flips = None if mirror_odd is None else mirror_odd[index] ^ (epoch % 2 == 0)
+                images = augment(images, generator, config.crop_padding, config.pad_mode, flips)
             inputs = normalize(images).contiguous(memory_format=memory_format)
 
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=config.bf16):

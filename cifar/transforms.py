@@ -20,13 +20,18 @@ def normalize(images: torch.Tensor) -> torch.Tensor:
 
 
 def augment(
-    images: torch.Tensor, generator: torch.Generator, padding: int = CROP_PADDING, pad_mode: str = "constant"
+    images: torch.Tensor,
+    generator: torch.Generator,
+    padding: int = CROP_PADDING,
+    pad_mode: str = "constant",
+    flips: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """Random crop with ``padding`` pixels of padding and random horizontal flip, for a whole batch.
+    """Random crop with ``padding`` pixels of padding and horizontal flip, for a whole batch.
 
     ``pad_mode`` is "constant" (zeros) or "reflect" (mirror the border). One gather does every
     crop: each image gets its own row and column offsets in the padded batch, so there is no
-    per-image Python loop.
+    per-image Python loop. ``flips`` is a bool tensor (N,) of the images to mirror; when it is
+    None, each image is mirrored with probability 1/2.
     """
     n, c, h, w = images.shape
     padded = torch.nn.functional.pad(images, (padding,) * 4, mode=pad_mode)  # (N, C, H+2p, W+2p)
@@ -39,8 +44,9 @@ def augment(
     channel_index = torch.arange(c)[None, :, None, None]
     cropped = padded[batch_index, channel_index, rows, cols]  # (N, C, H, W)
 
-    flip = torch.rand(n, generator=generator) < 0.5
-    return torch.where(flip[:, None, None, None], cropped.flip(-1), cropped)
+    if flips is None:
+        flips = torch.rand(n, generator=generator) < 0.5
+    return torch.where(flips[:, None, None, None], cropped.flip(-1), cropped)
 
 
 def synthetic_cifar10(train_count: int = 512, test_count: int = 256, seed: int = 0) -> Cifar10:

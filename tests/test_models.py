@@ -38,6 +38,18 @@ def test_resnet_eval_averages_mirror_logits():
     assert (single - mirrored).abs().max() > 0.05 * single.abs().max()
 
 
+def test_resnet_group_convs_start_as_identity():
+    from cifar.models import ResidualGroup
+
+    group = ResidualGroup(24, 64)
+    for conv, passed in ((group.conv1, 24), (group.conv2, 64)):
+        kernels = conv.weight[:passed].detach()
+        identity = torch.zeros_like(kernels)
+        identity[torch.arange(passed), torch.arange(passed), 1, 1] = 1
+        assert torch.equal(kernels, identity)
+    assert group.conv1.weight[24:].abs().sum() > 0  # the other filters keep a random init
+
+
 def test_whitening_stem_decorrelates_patches():
     torch.manual_seed(0)
     # Correlated input: every channel is the same smooth image plus a little noise.

@@ -1,3 +1,5 @@
+import dataclasses
+
 import pytest
 import torch
 
@@ -126,5 +128,29 @@ def test_bad_config_values():
         TrainConfig(epochs=0)
     with pytest.raises(ValueError, match="unknown pad_mode 'wrap'; choose one of: constant, reflect"):
         TrainConfig(pad_mode="wrap")
+    with pytest.raises(ValueError, match="unknown flip 'sometimes'; choose one of: random, alternate"):
+        TrainConfig(flip="sometimes")
     with pytest.raises(ValueError, match="unknown schedule 'linear'"):
         lr_factor(0, 10, 0.1, "linear")
+
+
+def test_alternate_flip_mirrors_each_image_once_per_two_epochs(synthetic, monkeypatch):
+    import cifar.training
+
+    data = synthetic.subset(256, 64)
+    data = dataclasses.replace(data, train_images=data.train_images.clone())  # the fixture is shared
+    data.train_images[:, 0, 0, 0] = torch.arange(256, dtype=torch.uint8)  # each image's id
+    seen: list[dict[int, bool]] = []
+
+    def recording_augment(images, generator, padding, pad_mode, flips):
+        if not seen or len(seen[-1]) == 256:
+            seen.append({})
+        seen[-1].update(zip(images[:, 0, 0, 0].tolist(), flips.tolist()))
+        return images
+
+    monkeypatch.setattr(cifar.training, "augment", recording_augment)
+    config = TrainConfig(model="tutorial", epochs=3, batch_size=64, flip="alternate")
+    train(config, data, progress=False)
+    assert [len(epoch) for epoch in seen] == [256, 256, 256]
+    assert all(seen[0][i] != seen[1][i] and seen[0][i] == seen[2][i] for i in range(256))
+    assert 0.35 < sum(seen[0].values()) / 256 < 0.65

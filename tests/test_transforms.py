@@ -50,6 +50,13 @@ def test_augment_flips_about_half():
     assert 0.4 < flipped < 0.6
 
 
+def test_augment_mirrors_exactly_the_given_images():
+    images = torch.arange(32, dtype=torch.uint8).repeat(64, 3, 32, 1)
+    flips = torch.arange(64) % 3 == 0
+    out = augment(images, torch.Generator().manual_seed(0), flips=flips)
+    assert torch.equal(out[:, 0, 16, 10] > out[:, 0, 16, 20], flips)
+
+
 def test_augment_deterministic_by_seed():
     images = torch.randint(0, 256, (16, 3, 32, 32), dtype=torch.uint8)
     first = augment(images, torch.Generator().manual_seed(5))
