@@ -83,12 +83,27 @@ def _guess_architecture(keys: set[str]) -> str | None:
     return None
 
 
+def _unpickler_reason(error: Exception) -> str | None:
+    """Return the reason inside torch's weights-only UnpicklingError, or None for other errors.
+
+    The message opens with general advice to retry with ``weights_only=False``, which is unsafe and
+    irrelevant for a damaged file. The reason itself follows "WeightsUnpickler error:".
+    """
+    if not isinstance(error, pickle.UnpicklingError):
+        return None
+    _, marker, rest = str(error).partition("WeightsUnpickler error:")
+    reason = next((line.strip() for line in rest.splitlines() if line.strip()), "")
+    return reason if marker and reason else None
+
+
 def read_checkpoint(path: str | os.PathLike) -> dict:
     """Load a checkpoint (or a bare state_dict) with ``weights_only=True`` onto the CPU.
 
     A bare state_dict comes back as ``{"model": None, "state_dict": ...}``.
     """
     path = Path(path)
+    if path.is_dir():
+        raise CheckpointError(f"checkpoint {path} is a folder, not a file; give the path of a .pt file")
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} not found; train one with `cifar train` or `cifar run`")
     try:
@@ -106,7 +121,7 @@ def read_checkpoint(path: str | os.PathLike) -> dict:
             ) from error
         # Arbitrary bytes fail inside torch.load with many types (BadZipFile, EOFError, KeyError,
         # IndexError and more), and each of them means the same thing here.
-        message = first_line(error)
+        message = _unpickler_reason(error) or first_line(error)
         detail = message if message == type(error).__name__ else f"{type(error).__name__}: {message}"
         raise CheckpointError(
             f"cannot read checkpoint {path} ({detail}). The file is corrupt or not a PyTorch "

@@ -197,18 +197,17 @@ def cmd_download(args) -> None:
 
 def cmd_models(args) -> None:
     from cifar.models import create, flops_per_image, parameter_count
-    from cifar.optim import OPTIMIZERS
     from cifar.report import format_table
-    from cifar.training import default_config
+    from cifar.training import default_config, describe
 
     rows = []
     for name in MODELS:
         model = create(name)
-        recipe = default_config(name)
-        rows.append([name, f"{parameter_count(model):,}", f"{flops_per_image(model) / 1e6:.2f}",
-                     f"{recipe.optimizer} ({OPTIMIZERS[recipe.optimizer].description}), "
-                     f"{recipe.epochs} epochs, batch {recipe.batch_size}"])
-    print(format_table(["model", "parameters", "MFLOPs/image", "default recipe"], rows))
+        rows.append([name, f"{parameter_count(model):,}", f"{flops_per_image(model) / 1e6:.2f}"])
+    print(format_table(["model", "parameters", "MFLOPs/image"], rows))
+    print("\ndefault recipes:")
+    for name in MODELS:
+        print(f"  {name}: {describe(default_config(name))}")
 
 
 def cmd_train(args) -> None:

@@ -93,6 +93,34 @@ RECIPES: dict[str, TrainConfig] = {
 }
 
 
+def describe(config: TrainConfig) -> str:
+    """Return a one-line summary of the recipe in ``config``: optimizer, schedule, augmentation, numerics."""
+    spec = OPTIMIZERS[config.optimizer]
+    parts = [
+        f"{config.optimizer} ({spec.description})",
+        f"peak lr {config.lr or spec.default_lr:g}",
+        f"{config.epochs} epochs",
+        f"batch {config.batch_size}",
+        f"weight decay {config.weight_decay:g}",
+        f"{config.schedule} schedule with {config.warmup_fraction:.0%} warm-up",
+    ]
+    if config.label_smoothing:
+        parts.append(f"label smoothing {config.label_smoothing:g}")
+    if config.augment:
+        parts.append(f"{config.crop_padding}-pixel crop ({config.pad_mode} padding), {config.flip} flip")
+    else:
+        parts.append("no augmentation")
+    if config.bias_lr_scale != 1:
+        parts.append(f"biases at {config.bias_lr_scale:g}x lr")
+    if config.lookahead:
+        parts.append(f"lookahead up to {config.lookahead:.3f}")
+    if config.bf16:
+        parts.append("bfloat16 autocast")
+    if config.channels_last:
+        parts.append("channels-last")
+    return ", ".join(parts)
+
+
 def default_config(model: str) -> TrainConfig:
     if model not in RECIPES:
         raise ValueError(f"unknown model {model!r}; choose one of: {', '.join(RECIPES)}")

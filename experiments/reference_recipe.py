@@ -21,6 +21,7 @@ Xeon):
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 
 import torch
@@ -28,6 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from cifar.data import locate_or_download, load_cifar10
+from cifar.errors import DataError
 from cifar.models import ResidualGroup, ResNet
 from cifar.optim import Lookahead
 from cifar.training import WHITENING_IMAGES
@@ -92,15 +94,20 @@ def top1_by_views(net: nn.Module, images: torch.Tensor, labels: torch.Tensor, bf
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data-dir", help="CIFAR-10 root, as for `cifar run`")
-    parser.add_argument("--epochs", type=int, default=10)
-    parser.add_argument("--seed", type=int, default=0)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--data-dir", help="CIFAR-10 root, as for `cifar run`; this script never downloads")
+    parser.add_argument("--epochs", type=int, default=10, help="training epochs")
+    parser.add_argument("--seed", type=int, default=0, help="seed for init, shuffling and augmentation")
     parser.add_argument("--float32", action="store_true", help="train and test in float32, about 3.5x slower")
     parser.add_argument("--skip", action="store_true", help="keep the resnet's skip connections")
     args = parser.parse_args()
 
-    data = load_cifar10(locate_or_download(args.data_dir, allow_download=False))
+    try:
+        data = load_cifar10(locate_or_download(args.data_dir, allow_download=False))
+    except DataError as error:
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(2)
     torch.manual_seed(args.seed)
     generator = torch.Generator().manual_seed(args.seed)
     net = build_net(args.skip)

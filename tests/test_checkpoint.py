@@ -68,6 +68,22 @@ def test_corrupt_file_rejected(content, tmp_path):
         load_model(path)
 
 
+def test_text_file_error_skips_torch_advice(tmp_path):
+    path = tmp_path / "notes.pt"
+    path.write_text("# not a checkpoint\n")
+    with pytest.raises(CheckpointError) as error:
+        load_model(path)
+    message = str(error.value)
+    assert "(UnpicklingError: Unsupported operand" in message
+    assert "weights_only" not in message
+    assert len(message) - len(str(path)) < 160
+
+
+def test_folder_named_as_folder(tmp_path):
+    with pytest.raises(CheckpointError, match="is a folder, not a file"):
+        load_model(tmp_path)
+
+
 def test_truncated_checkpoint_rejected(trained, tmp_path):
     path = save_checkpoint(tmp_path / "m.pt", trained[0], "tutorial")
     path.write_bytes(path.read_bytes()[:1000])

@@ -171,6 +171,8 @@ def test_models_lists_params_and_flops(capsys):
     assert "62,006" in out
     assert "1.30" in out
     assert "resnet" in out
+    assert "  tutorial: momentum (SGD with Nesterov momentum 0.9), peak lr 0.05, 15 epochs, batch 64" in out
+    assert "2-pixel crop (reflect padding), alternate flip" in out
 
 
 def test_usage_errors_exit_2(capsys):

@@ -154,3 +154,12 @@ def test_alternate_flip_mirrors_each_image_once_per_two_epochs(synthetic, monkey
     assert [len(epoch) for epoch in seen] == [256, 256, 256]
     assert all(seen[0][i] != seen[1][i] and seen[0][i] == seen[2][i] for i in range(256))
     assert 0.35 < sum(seen[0].values()) / 256 < 0.65
+
+
+def test_describe_fills_default_lr():
+    from cifar.training import describe
+
+    text = describe(TrainConfig(optimizer="adam", augment=False))
+    assert "peak lr 0.00316" in text
+    assert "no augmentation" in text
+    assert "bfloat16" not in text
