@@ -134,7 +134,7 @@ def test_bad_config_values():
         lr_factor(0, 10, 0.1, "linear")
 
 
-def test_alternate_flip_mirrors_each_image_once_per_two_epochs(synthetic, monkeypatch):
+def test_alternate_flip_each_two_epochs(synthetic, monkeypatch):
     import cifar.training
 
     data = synthetic.subset(256, 64)
